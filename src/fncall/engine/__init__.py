@@ -1,0 +1,1 @@
+"""The inference engine: llama.cpp adapter, scheduler, sequences, sampling. Knows nothing of HTTP."""

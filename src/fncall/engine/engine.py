@@ -1,0 +1,165 @@
+"""The engine: one thread that owns the llama.cpp context and runs schedule → decode → sample → postprocess.
+
+Other threads only call `submit` and `Sequence.cancel`; results come back through each request's
+`emit` callback, called on the engine thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Sequence as Seq
+from dataclasses import dataclass
+
+from fncall.engine.llama import BatchEntry, LlamaContext, LlamaError, LlamaModel
+from fncall.engine.sampling import sample
+from fncall.engine.scheduler import Scheduler, Work
+from fncall.engine.sequence import Emit, Finished, FinishReason, GenerationRequest, Sequence, TextDelta
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True, frozen=True, kw_only=True)
+class EngineConfig:
+    n_ctx: int = 4096  # per sequence
+    n_slots: int = 1
+    n_threads: int = 2
+    n_batch: int = 512  # token budget of one step
+    max_waiting: int = 64
+
+    def __post_init__(self) -> None:
+        for name in ("n_ctx", "n_slots", "n_threads", "n_batch", "max_waiting"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+
+
+class PromptTooLong(ValueError):
+    def __init__(self, n_prompt: int, n_ctx: int) -> None:
+        super().__init__(
+            f"This model's maximum context length is {n_ctx} tokens. However, your messages resulted in "
+            f"{n_prompt} tokens. Please reduce the length of the messages."
+        )
+        self.n_prompt = n_prompt
+        self.n_ctx = n_ctx
+
+
+class Engine:
+    def __init__(self, model: LlamaModel, config: EngineConfig) -> None:
+        self.model = model
+        self.config = config
+        self.ctx = LlamaContext(
+            model,
+            n_ctx_seq=config.n_ctx,
+            n_seq=config.n_slots,
+            n_threads=config.n_threads,
+            n_batch=config.n_batch,
+        )
+        self.scheduler = Scheduler(
+            n_slots=config.n_slots, token_budget=config.n_batch, max_waiting=config.max_waiting
+        )
+        self._wakeups: queue.SimpleQueue[bool] = queue.SimpleQueue()  # True = stop
+        self._lock = threading.Lock()  # guards the scheduler's queue bound between submit and the thread
+        self._thread = threading.Thread(target=self._run, name="fncall-engine", daemon=True)
+
+    # -- public, thread-safe ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Cancels everything still queued or running and joins the engine thread."""
+        self._wakeups.put(True)
+        self._thread.join()
+        self.ctx.close()
+
+    def submit(self, request: GenerationRequest, emit: Emit) -> Sequence:
+        """Queues a request; raises PromptTooLong or scheduler.QueueFull (both client-facing)."""
+        n_prompt = len(request.prompt)
+        if n_prompt == 0 or n_prompt >= self.config.n_ctx:
+            raise PromptTooLong(n_prompt, self.config.n_ctx)
+        room = self.config.n_ctx - n_prompt
+        max_new = min(request.params.max_tokens or room, room)
+        seq = Sequence(request=request, emit=emit, max_new_tokens=max_new)
+        with self._lock:
+            self.scheduler.add(seq)  # bound checked here so the caller gets QueueFull synchronously
+        self._wakeups.put(False)
+        return seq
+
+    @property
+    def n_running(self) -> int:
+        return len(self.scheduler.running)
+
+    @property
+    def n_waiting(self) -> int:
+        return len(self.scheduler.waiting)
+
+    # -- engine thread ---------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            try:  # block only when idle; otherwise just drain the wake-ups of new arrivals
+                if self._wakeups.get(block=not self.scheduler.has_work()):
+                    break
+            except queue.Empty:
+                pass
+            self.step()
+        with self._lock:
+            for seq in [*self.scheduler.waiting, *self.scheduler.running]:
+                seq.cancel()
+        self.step()
+
+    def step(self) -> None:
+        with self._lock:
+            cancelled = self.scheduler.cancelled()
+        for seq in cancelled:
+            self._finish(seq, "cancelled")
+        with self._lock:
+            work = self.scheduler.schedule()
+        if not work:
+            return
+        try:
+            logits = self.ctx.decode([BatchEntry(w.seq.slot, w.tokens, w.start_pos, w.samples) for w in work])
+        except LlamaError as exc:
+            log.exception("decode failed")
+            self._fail(work, str(exc))
+            return
+        sampled = iter(logits)
+        for w in work:
+            self.scheduler.advance(w)
+            if w.samples:
+                self._postprocess(w.seq, next(sampled))
+
+    def _postprocess(self, seq: Sequence, logits: object) -> None:
+        constraint = seq.constraint
+        allowed = constraint.allowed() if constraint else None
+        token = sample(logits, seq.request.params, seq.rng, counts=seq.counts, allowed=allowed)  # type: ignore[arg-type]
+        if constraint:
+            constraint.accept(token)
+        if self.model.is_eog(token):
+            self._finish(seq, "stop")
+            return
+        seq.output.append(token)
+        seq.counts[token] += 1
+        text = seq.stops.feed(seq.utf8.feed(self.model.piece(token)))
+        if text:
+            seq.emit(TextDelta(text))
+        if seq.stops.stopped or (constraint and constraint.done()):
+            self._finish(seq, "stop")
+        elif len(seq.output) >= seq.max_new_tokens:
+            self._finish(seq, "length")
+
+    def _finish(self, seq: Sequence, reason: FinishReason, error: str | None = None) -> None:
+        if reason in ("stop", "length"):
+            tail = seq.stops.feed(seq.utf8.finish()) + seq.stops.finish()
+            if tail:
+                seq.emit(TextDelta(tail))
+        if seq.slot >= 0:  # free the KV cells before the slot can be handed to another sequence
+            self.ctx.clear_sequence(seq.slot)
+        with self._lock:
+            self.scheduler.retire(seq, reason)
+        seq.emit(Finished(reason, len(seq.prompt), len(seq.output), seq.n_reused, error))
+
+    def _fail(self, work: Seq[Work], message: str) -> None:
+        for w in work:
+            self._finish(w.seq, "error", message)

@@ -1,0 +1,207 @@
+"""The one adapter over llama.cpp's low-level C API (llama-cpp-python's ctypes bindings).
+
+Everything that touches `llama_cpp` lives here: loading a GGUF, the vocabulary, tokenization, and a
+context that decodes one batch holding tokens of several sequences. Not thread-safe: the engine
+thread owns every object made here.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import llama_cpp
+import numpy as np
+import numpy.typing as npt
+
+_backend_lock = threading.Lock()
+_backend_ready = False
+
+
+def _init_backend() -> None:
+    global _backend_ready
+    with _backend_lock:
+        if not _backend_ready:
+            llama_cpp.llama_backend_init()
+            _backend_ready = True
+
+
+class LlamaError(RuntimeError):
+    """llama.cpp refused an operation (model load, context creation, decode)."""
+
+
+class LlamaModel:
+    """A loaded GGUF: weights, vocabulary and metadata.
+
+    Loading memory-maps the file; it costs about a second per GB on first touch.
+    """
+
+    def __init__(self, path: Path, *, vocab_only: bool = False) -> None:
+        _init_backend()
+        params = llama_cpp.llama_model_default_params()
+        params.vocab_only = vocab_only
+        params.n_gpu_layers = 0
+        model = llama_cpp.llama_model_load_from_file(str(path).encode(), params)
+        if not model:
+            raise LlamaError(f"llama.cpp could not load the model file {path}")
+        self.path = path
+        self._model = model
+        self._vocab = llama_cpp.llama_model_get_vocab(model)
+        self.n_vocab: int = llama_cpp.llama_vocab_n_tokens(self._vocab)
+        self.n_ctx_train: int = llama_cpp.llama_model_n_ctx_train(model)
+        self.bos_id: int = llama_cpp.llama_vocab_bos(self._vocab)
+        self.eos_id: int = llama_cpp.llama_vocab_eos(self._vocab)
+        self.add_bos: bool = bool(llama_cpp.llama_vocab_get_add_bos(self._vocab))
+        self._eog = np.array(
+            [bool(llama_cpp.llama_vocab_is_eog(self._vocab, t)) for t in range(self.n_vocab)], dtype=bool
+        )
+
+    def close(self) -> None:
+        if self._model:
+            llama_cpp.llama_model_free(self._model)
+            self._model = None
+
+    # -- metadata -------------------------------------------------------------------------------
+
+    def metadata(self, key: str) -> str | None:
+        size = llama_cpp.llama_model_meta_val_str(self._model, key.encode(), None, 0)
+        if size < 0:
+            return None
+        buf = ctypes.create_string_buffer(size + 1)
+        llama_cpp.llama_model_meta_val_str(self._model, key.encode(), buf, size + 1)
+        return buf.value.decode("utf-8", errors="replace")
+
+    @property
+    def chat_template(self) -> str | None:
+        return self.metadata("tokenizer.chat_template")
+
+    @property
+    def description(self) -> str:
+        buf = ctypes.create_string_buffer(256)
+        llama_cpp.llama_model_desc(self._model, buf, 256)
+        return buf.value.decode("utf-8", errors="replace")
+
+    # -- vocabulary -----------------------------------------------------------------------------
+
+    def is_eog(self, token: int) -> bool:
+        return bool(self._eog[token])
+
+    @property
+    def eog_ids(self) -> npt.NDArray[np.intp]:
+        return np.flatnonzero(self._eog)
+
+    def token_text(self, token: int) -> str:
+        """The vocabulary's text of a token (special tokens included), e.g. '<|im_end|>'."""
+        return self.piece(token, special=True).decode("utf-8", errors="replace")
+
+    def piece(self, token: int, *, special: bool = False) -> bytes:
+        """The bytes a token contributes to the output; control tokens give b'' unless special."""
+        buf = ctypes.create_string_buffer(64)
+        n = llama_cpp.llama_token_to_piece(self._vocab, token, buf, 64, 0, special)
+        if n < 0:
+            buf = ctypes.create_string_buffer(-n)
+            n = llama_cpp.llama_token_to_piece(self._vocab, token, buf, -n, 0, special)
+        return buf.raw[:n]
+
+    def tokenize(self, text: str, *, add_special: bool, parse_special: bool = True) -> list[int]:
+        data = text.encode("utf-8")
+        capacity = len(data) + 8
+        tokens = (llama_cpp.llama_token * capacity)()
+        n = llama_cpp.llama_tokenize(
+            self._vocab, data, len(data), tokens, capacity, add_special, parse_special
+        )
+        if n < 0:
+            capacity = -n
+            tokens = (llama_cpp.llama_token * capacity)()
+            n = llama_cpp.llama_tokenize(
+                self._vocab, data, len(data), tokens, capacity, add_special, parse_special
+            )
+        return list(tokens[:n])
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        return b"".join(self.piece(t) for t in tokens).decode("utf-8", errors="replace")
+
+
+@dataclass(slots=True, frozen=True)
+class BatchEntry:
+    """Tokens of one sequence to decode this step; logits are wanted for the last one if `want_logits`."""
+
+    seq_id: int
+    tokens: Sequence[int]
+    start_pos: int
+    want_logits: bool
+
+
+class LlamaContext:
+    """A llama.cpp context with a KV cache shared by up to `n_seq` sequences of `n_ctx_seq` tokens each."""
+
+    def __init__(
+        self, model: LlamaModel, *, n_ctx_seq: int, n_seq: int, n_threads: int, n_batch: int
+    ) -> None:
+        params = llama_cpp.llama_context_default_params()
+        params.n_ctx = n_ctx_seq * n_seq
+        params.n_batch = n_batch
+        params.n_ubatch = min(n_batch, 512)
+        params.n_seq_max = n_seq
+        params.n_threads = n_threads
+        params.n_threads_batch = n_threads
+        params.kv_unified = True  # one cache for all sequences, so prefixes can be shared later
+        params.no_perf = True
+        ctx = llama_cpp.llama_init_from_model(model._model, params)
+        if not ctx:
+            raise LlamaError("llama.cpp could not create a context (out of memory?)")
+        self.model = model
+        self.n_seq = n_seq
+        self.n_ctx_seq = n_ctx_seq
+        self.n_batch = n_batch
+        self._ctx = ctx
+        self._mem = llama_cpp.llama_get_memory(ctx)
+        self._batch = llama_cpp.llama_batch_init(n_batch, 0, 1)
+
+    def close(self) -> None:
+        if self._ctx:
+            llama_cpp.llama_batch_free(self._batch)
+            llama_cpp.llama_free(self._ctx)
+            self._ctx = None
+
+    def clear_sequence(self, seq_id: int) -> None:
+        llama_cpp.llama_memory_seq_rm(self._mem, seq_id, -1, -1)
+
+    def sequence_length(self, seq_id: int) -> int:
+        """Number of positions cached for a sequence (0 when empty)."""
+        return int(llama_cpp.llama_memory_seq_pos_max(self._mem, seq_id)) + 1
+
+    def decode(self, entries: Sequence[BatchEntry]) -> list[npt.NDArray[np.float32]]:
+        """Decode one batch; returns a copy of the logits for each entry that wanted them, in order.
+
+        Blocks for the whole forward pass (the expensive call of the engine step).
+        """
+        batch = self._batch
+        n = 0
+        wanted: list[int] = []
+        for entry in entries:
+            for offset, token in enumerate(entry.tokens):
+                batch.token[n] = token
+                batch.pos[n] = entry.start_pos + offset
+                batch.n_seq_id[n] = 1
+                batch.seq_id[n][0] = entry.seq_id
+                last = offset == len(entry.tokens) - 1
+                batch.logits[n] = 1 if (last and entry.want_logits) else 0
+                if last and entry.want_logits:
+                    wanted.append(n)
+                n += 1
+        if n > self.n_batch:
+            raise LlamaError(f"batch of {n} tokens exceeds n_batch={self.n_batch}")
+        batch.n_tokens = n
+        rc = llama_cpp.llama_decode(self._ctx, batch)
+        if rc != 0:
+            raise LlamaError(f"llama_decode failed with code {rc}")
+        n_vocab = self.model.n_vocab
+        out = []
+        for i in wanted:
+            ptr = llama_cpp.llama_get_logits_ith(self._ctx, i)
+            out.append(np.ctypeslib.as_array(ptr, shape=(n_vocab,)).copy())
+        return out

@@ -1,0 +1,111 @@
+"""One generation request inside the engine: its state, and the events it sends back."""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from fncall.engine.sampling import SamplingParams, new_rng
+from fncall.engine.text import StopMatcher, Utf8Stream
+
+FinishReason = Literal["stop", "length", "cancelled", "error"]
+
+
+class Constraint(Protocol):
+    """A token-level constraint (e.g. a grammar) consulted before each sample."""
+
+    def allowed(self) -> npt.NDArray[np.bool_] | None:
+        """Mask over the vocabulary for the next token; None means unconstrained."""
+
+    def accept(self, token: int) -> None: ...
+
+    def done(self) -> bool:
+        """True when the constraint admits nothing more, so generation must end."""
+
+
+@dataclass(slots=True, frozen=True)
+class GenerationRequest:
+    prompt: tuple[int, ...]
+    params: SamplingParams
+    constraint_factory: Callable[[], Constraint] | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(slots=True, frozen=True)
+class Finished:
+    reason: FinishReason
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int = 0
+    error: str | None = None
+
+
+Event = TextDelta | Finished
+Emit = Callable[[Event], None]
+
+
+class Status(enum.Enum):
+    WAITING = "waiting"
+    PREFILL = "prefill"
+    DECODING = "decoding"
+    FINISHED = "finished"
+
+
+_ids = itertools.count(1)
+
+
+@dataclass(slots=True, eq=False)
+class Sequence:
+    """Engine-side state of a request; only the scheduler changes `status` and `slot`."""
+
+    request: GenerationRequest
+    emit: Emit
+    max_new_tokens: int
+    id: int = field(default_factory=lambda: next(_ids))
+    status: Status = Status.WAITING
+    slot: int = -1
+    n_cached: int = 0  # prompt tokens already in the KV cache
+    n_reused: int = 0  # of which were shared from an earlier request
+    output: list[int] = field(default_factory=list)
+    counts: Counter[int] = field(default_factory=Counter)
+    finish_reason: FinishReason | None = None
+    _cancel: threading.Event = field(default_factory=threading.Event)
+    utf8: Utf8Stream = field(default_factory=Utf8Stream)
+    stops: StopMatcher = field(init=False)
+    rng: np.random.Generator = field(init=False)
+    constraint: Constraint | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.stops = StopMatcher(self.request.params.stop)
+        self.rng = new_rng(self.request.params.seed)
+        factory = self.request.constraint_factory
+        self.constraint = factory() if factory else None
+
+    @property
+    def prompt(self) -> tuple[int, ...]:
+        return self.request.prompt
+
+    @property
+    def length(self) -> int:
+        """Tokens this sequence holds or will hold in the KV cache after the next decode."""
+        return len(self.prompt) + len(self.output)
+
+    def cancel(self) -> None:
+        """Thread-safe: the engine finishes the sequence at its next step."""
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
