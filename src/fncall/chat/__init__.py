@@ -1,0 +1,1 @@
+"""Conversation → prompt text: message normalisation and the model's own chat template."""

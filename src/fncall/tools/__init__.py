@@ -1,0 +1,1 @@
+"""Function calling: per-family tool formats, grammars and the incremental tool-call parser."""
