@@ -1,0 +1,1 @@
+"""HTTP edge: routes, the pydantic request protocol, SSE framing and OpenAI-shaped errors."""

@@ -1,0 +1,89 @@
+"""The ASGI application: routes under `/v1` and `/v1/openai` (the path hosted providers use)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from fncall.api.completions import chat_completions
+from fncall.api.errors import APIError, error_response, model_not_found, server_error
+from fncall.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+PREFIXES = ("/v1", "/v1/openai")
+
+
+def _model_card(rt: Runtime) -> dict[str, Any]:
+    return {"id": rt.model_id, "object": "model", "created": rt.created, "owned_by": "fncall"}
+
+
+async def list_models(request: Request) -> Response:
+    rt: Runtime = request.app.state.runtime
+    return JSONResponse({"object": "list", "data": [_model_card(rt)]})
+
+
+async def get_model(request: Request) -> Response:
+    rt: Runtime = request.app.state.runtime
+    if request.path_params["model"] not in rt.names:
+        raise model_not_found(request.path_params["model"])
+    return JSONResponse(_model_card(rt))
+
+
+async def health(request: Request) -> Response:
+    rt: Runtime = request.app.state.runtime
+    engine = rt.engine
+    return JSONResponse(
+        {"status": "ok", "model": rt.model_id, "running": engine.n_running, "waiting": engine.n_waiting}
+    )
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, APIError):
+        raise exc
+    return error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, HTTPException):
+        raise exc
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
+    message = f"{request.method} {request.url.path}: {exc.detail}"
+    return error_response(APIError(message, status=exc.status_code, code=code))
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s", request.url.path, exc_info=exc)
+    return error_response(server_error("The server had an error while processing your request."))
+
+
+def create_app(runtime: Runtime, *, close_runtime: bool = False) -> Starlette:
+    routes = [Route("/health", health, methods=["GET"])]
+    for prefix in PREFIXES:
+        routes += [
+            Route(f"{prefix}/chat/completions", chat_completions, methods=["POST"]),
+            Route(f"{prefix}/models", list_models, methods=["GET"]),
+            Route(f"{prefix}/models/{{model:path}}", get_model, methods=["GET"]),
+        ]
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        if close_runtime:
+            runtime.close()
+
+    app = Starlette(
+        routes=routes,
+        exception_handlers={APIError: _api_error, HTTPException: _http_error, Exception: _unexpected},
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    return app

@@ -1,0 +1,85 @@
+"""Client-facing errors in OpenAI's shape: `{"error": {"message", "type", "param", "code"}}`.
+
+Everything a client can get wrong is raised as an `APIError` somewhere on the request path and turned
+into JSON here, in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.responses import JSONResponse
+
+
+class APIError(Exception):
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 400,
+        type: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.type = type
+        self.param = param
+        self.code = code
+        self.headers = headers
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+
+def unsupported(param: str, detail: str) -> APIError:
+    return APIError(f"Unsupported value for '{param}': {detail}", param=param, code="unsupported_value")
+
+
+def model_not_found(model: str) -> APIError:
+    return APIError(
+        f"The model '{model}' does not exist or you do not have access to it.",
+        status=404,
+        param="model",
+        code="model_not_found",
+    )
+
+
+def server_error(message: str) -> APIError:
+    return APIError(message, status=500, type="server_error")
+
+
+def param_path(loc: tuple[int | str, ...]) -> str:
+    """pydantic's ('messages', 0, 'role') → OpenAI's 'messages[0].role'."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def from_validation_error(exc: ValidationError) -> APIError:
+    first = exc.errors(include_url=False)[0]
+    if first["type"] == "json_invalid":
+        return APIError(
+            "We could not parse the JSON body of your request. (HINT: This likely means you aren't using "
+            "your HTTP library correctly. The OpenAI API expects a JSON payload.)",
+            code="invalid_json",
+        )
+    # Tagged unions and literal choices add their tags to the location; drop those for the param name.
+    loc = tuple(
+        p for p in first["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function-")))
+    )
+    param = param_path(loc) or None
+    detail = first["msg"]
+    if first["type"] == "missing":
+        return APIError(
+            f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter"
+        )
+    return APIError(f"Invalid value for '{param}': {detail}.", param=param, code="invalid_value")
+
+
+def error_response(exc: APIError) -> JSONResponse:
+    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)

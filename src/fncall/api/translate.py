@@ -1,0 +1,80 @@
+"""A validated request → what the engine runs (prompt tokens and sampling parameters).
+
+Parameter values we cannot honour are refused here with a 400 naming the parameter, never ignored.
+"""
+
+from __future__ import annotations
+
+from fncall.api.errors import APIError, unsupported
+from fncall.api.protocol import ChatCompletionRequest
+from fncall.chat.messages import ConversationError, to_template_messages
+from fncall.chat.template import TemplateRenderError
+from fncall.engine.sampling import SamplingParams
+from fncall.engine.sequence import GenerationRequest
+from fncall.runtime import Runtime
+
+
+def check_supported(req: ChatCompletionRequest) -> None:
+    if req.n not in (None, 1):
+        raise unsupported("n", "only n=1 is supported; send several requests for several choices.")
+    if req.logprobs:
+        raise unsupported("logprobs", "log probabilities are not supported yet.")
+    if req.response_format is not None and req.response_format.type != "text":
+        raise unsupported("response_format", f"'{req.response_format.type}' is not supported yet.")
+    if req.modalities and set(req.modalities) != {"text"}:
+        raise unsupported("modalities", "only text output is supported.")
+    for name in ("tools", "functions"):
+        if getattr(req, name):
+            raise unsupported(name, "function calling is not available in this build yet.")
+    for name in ("tool_choice", "function_call"):
+        if getattr(req, name) not in (None, "none"):
+            raise APIError(
+                f"'{name}' is only allowed when 'tools' are specified.", param=name, code="invalid_value"
+            )
+
+
+def sampling_params(req: ChatCompletionRequest, n_vocab: int) -> SamplingParams:
+    stop = (req.stop,) if isinstance(req.stop, str) else tuple(req.stop or ())
+    if len(stop) > 4 or not all(stop):
+        raise APIError("'stop' takes at most 4 non-empty strings.", param="stop", code="invalid_value")
+    try:
+        return SamplingParams(
+            temperature=1.0 if req.temperature is None else req.temperature,
+            top_p=1.0 if req.top_p is None or req.top_p == 0 else req.top_p,
+            top_k=req.top_k or 0,
+            min_p=req.min_p or 0.0,
+            seed=req.seed,
+            max_tokens=req.max_completion_tokens or req.max_tokens,
+            stop=stop,
+            presence_penalty=req.presence_penalty or 0.0,
+            frequency_penalty=req.frequency_penalty or 0.0,
+            logit_bias=_logit_bias(req, n_vocab),
+        )
+    except ValueError as exc:
+        raise APIError(str(exc), code="invalid_value") from exc
+
+
+def _logit_bias(req: ChatCompletionRequest, n_vocab: int) -> dict[int, float]:
+    bias: dict[int, float] = {}
+    for key, value in (req.logit_bias or {}).items():
+        if not key.isdigit() or int(key) >= n_vocab:
+            raise APIError(
+                f"Invalid token id '{key}' in 'logit_bias'.", param="logit_bias", code="invalid_value"
+            )
+        if not -100 <= value <= 100:
+            raise APIError("'logit_bias' values must be between -100 and 100.", param="logit_bias")
+        bias[int(key)] = value
+    return bias
+
+
+def generation_request(rt: Runtime, req: ChatCompletionRequest) -> GenerationRequest:
+    check_supported(req)
+    params = sampling_params(req, rt.model.n_vocab)
+    messages = [m.model_dump(exclude_none=True) for m in req.messages]
+    try:
+        prompt = rt.prompt_tokens(to_template_messages(messages))
+    except ConversationError as exc:
+        raise APIError(exc.message, param=exc.param, code="invalid_value") from exc
+    except TemplateRenderError as exc:
+        raise APIError(str(exc), param="messages", code="invalid_value") from exc
+    return GenerationRequest(prompt=tuple(prompt), params=params)

