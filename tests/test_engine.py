@@ -1,0 +1,185 @@
+"""The engine on the real tiny model: determinism, limits, stops, UTF-8, batching and cancellation."""
+
+from __future__ import annotations
+
+import queue
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from fncall.engine.engine import Engine, PromptTooLong
+from fncall.engine.llama import LlamaModel
+from fncall.engine.sampling import SamplingParams
+from fncall.engine.sequence import Event, Finished, GenerationRequest, Sequence, TextDelta
+
+PROMPT = (
+    "<|im_start|>user\nWrite a short story about a robot who learns to paint.<|im_end|>\n"
+    "<|im_start|>assistant\n"
+)
+
+
+@dataclass
+class Result:
+    deltas: list[str]
+    done: Finished
+    seq: Sequence
+
+    @property
+    def text(self) -> str:
+        return "".join(self.deltas)
+
+
+def submit(
+    engine: Engine, prompt: list[int], params: SamplingParams, **kw: object
+) -> tuple[Sequence, queue.SimpleQueue[Event]]:
+    events: queue.SimpleQueue[Event] = queue.SimpleQueue()
+    seq = engine.submit(GenerationRequest(tuple(prompt), params, **kw), events.put)  # type: ignore[arg-type]
+    return seq, events
+
+
+def collect(seq: Sequence, events: queue.SimpleQueue[Event]) -> Result:
+    deltas = []
+    while True:
+        event = events.get(timeout=120)
+        if isinstance(event, TextDelta):
+            deltas.append(event.text)
+        else:
+            return Result(deltas, event, seq)
+
+
+def generate(engine: Engine, prompt: list[int], params: SamplingParams, **kw: object) -> Result:
+    return collect(*submit(engine, prompt, params, **kw))
+
+
+@pytest.fixture(scope="module")
+def prompt(tiny_model: LlamaModel) -> list[int]:
+    return tiny_model.tokenize(PROMPT, add_special=False)
+
+
+def test_greedy_is_deterministic(tiny_engine: Engine, prompt: list[int]) -> None:
+    params = SamplingParams(temperature=0, max_tokens=24)
+    first, second = generate(tiny_engine, prompt, params), generate(tiny_engine, prompt, params)
+    assert first.text and first.text == second.text
+    assert first.done.reason == "length" and first.done.completion_tokens == 24
+    assert first.done.prompt_tokens == len(prompt)
+
+
+def test_seed_reproduces_sampling(tiny_engine: Engine, prompt: list[int]) -> None:
+    runs = [
+        generate(tiny_engine, prompt, SamplingParams(temperature=1.0, seed=s, max_tokens=20))
+        for s in (5, 5, 6)
+    ]
+    assert runs[0].seq.output == runs[1].seq.output
+    assert runs[0].seq.output != runs[2].seq.output
+
+
+def test_max_tokens_gives_length(tiny_engine: Engine, prompt: list[int]) -> None:
+    result = generate(tiny_engine, prompt, SamplingParams(temperature=0, max_tokens=3))
+    assert (result.done.reason, result.done.completion_tokens, len(result.seq.output)) == ("length", 3, 3)
+
+
+def test_stop_string_ends_generation_and_is_not_leaked(tiny_engine: Engine, prompt: list[int]) -> None:
+    full = generate(tiny_engine, prompt, SamplingParams(temperature=0, max_tokens=40)).text
+    words = full.split()
+    assert len(words) > 4
+    stop = words[3]
+    cut = generate(tiny_engine, prompt, SamplingParams(temperature=0, max_tokens=40, stop=(stop,)))
+    assert cut.done.reason == "stop"
+    assert cut.text == full[: full.index(stop)]
+    assert stop not in cut.text
+
+
+def test_natural_end_of_generation_is_stop(tiny_engine: Engine, tiny_model: LlamaModel) -> None:
+    short = tiny_model.tokenize(
+        "<|im_start|>user\nSay yes.<|im_end|>\n<|im_start|>assistant\n", add_special=False
+    )
+    result = generate(tiny_engine, short, SamplingParams(temperature=0, max_tokens=200))
+    assert result.done.reason == "stop"
+    assert result.done.completion_tokens < 200
+
+
+@dataclass
+class ForceTokens:
+    """A constraint that allows exactly one token at each step (a stand-in for a grammar)."""
+
+    tokens: list[int]
+    n_vocab: int
+    pos: int = 0
+
+    def allowed(self) -> np.ndarray:
+        mask = np.zeros(self.n_vocab, dtype=bool)
+        mask[self.tokens[self.pos]] = True
+        return mask
+
+    def accept(self, token: int) -> None:
+        assert token == self.tokens[self.pos]
+        self.pos += 1
+
+    def done(self) -> bool:
+        return self.pos == len(self.tokens)
+
+
+def test_utf8_split_across_tokens_is_never_emitted_broken(
+    tiny_engine: Engine, tiny_model: LlamaModel, prompt: list[int]
+) -> None:
+    text = "日本語の猫 🐱 café"
+    tokens = tiny_model.tokenize(text, add_special=False)
+    pieces = [tiny_model.piece(t) for t in tokens]
+    assert any(_broken(p) for p in pieces), "expected some token to hold a partial UTF-8 character"
+    result = generate(
+        tiny_engine,
+        prompt,
+        SamplingParams(temperature=0, max_tokens=100),
+        constraint_factory=lambda: ForceTokens(tokens, tiny_model.n_vocab),
+    )
+    assert result.seq.output == tokens
+    assert result.text == text
+    assert all("\ufffd" not in d for d in result.deltas)
+
+
+def _broken(piece: bytes) -> bool:
+    try:
+        piece.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+def test_concurrent_sequences_match_solo_runs(tiny_engine: Engine, tiny_model: LlamaModel) -> None:
+    prompts = [
+        tiny_model.tokenize(f"<|im_start|>user\n{q}<|im_end|>\n<|im_start|>assistant\n", add_special=False)
+        for q in ("Name three colors.", "What is the capital of France?", "Count from one to five.")
+    ]
+    params = SamplingParams(temperature=0, max_tokens=16)
+    solo = [generate(tiny_engine, p, params).seq.output for p in prompts]
+    pending = [submit(tiny_engine, p, params) for p in prompts]
+    together = [collect(*item).seq.output for item in pending]
+    assert together == solo
+
+
+def test_cancel_frees_the_slot_and_its_cache(tiny_engine: Engine, prompt: list[int]) -> None:
+    seq, events = submit(tiny_engine, prompt, SamplingParams(temperature=0, max_tokens=500))
+    first = events.get(timeout=120)
+    assert isinstance(first, TextDelta)
+    seq.cancel()
+    result = collect(seq, events)
+    assert result.done.reason == "cancelled"
+    assert result.done.completion_tokens < 500
+    assert tiny_engine.n_running == 0 and tiny_engine.n_waiting == 0
+    assert tiny_engine.ctx.sequence_length(seq.slot) == 0
+    again = generate(tiny_engine, prompt, SamplingParams(temperature=0, max_tokens=4))
+    assert again.done.reason == "length"
+
+
+def test_prompt_longer_than_context_is_refused(tiny_engine: Engine) -> None:
+    with pytest.raises(PromptTooLong):
+        tiny_engine.submit(GenerationRequest((1,) * 2000, SamplingParams()), lambda e: None)
+
+
+def test_max_tokens_is_capped_by_remaining_context(tiny_engine: Engine) -> None:
+    n_ctx = tiny_engine.config.n_ctx
+    seq, events = submit(tiny_engine, [1] * (n_ctx - 5), SamplingParams(temperature=0, max_tokens=100))
+    result = collect(seq, events)
+    assert result.done.reason in ("length", "stop")
+    assert result.done.completion_tokens <= 5
