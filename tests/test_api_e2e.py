@@ -119,7 +119,8 @@ def test_alias_tiny_is_accepted(client: openai.OpenAI) -> None:
 
 
 def test_stop_and_max_completion_tokens(client: openai.OpenAI, tiny_server: Server) -> None:
-    kwargs: dict[str, Any] = {"model": tiny_server.model_id, "messages": QUESTION, "temperature": 0}
+    story = [{"role": "user", "content": "Write a long story about a dragon who loves tea."}]
+    kwargs: dict[str, Any] = {"model": tiny_server.model_id, "messages": story, "temperature": 0}
     full = client.chat.completions.create(max_completion_tokens=30, **kwargs).choices[0]
     assert full.finish_reason == "length"
     text = full.message.content or ""

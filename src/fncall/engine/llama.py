@@ -8,6 +8,7 @@ thread owns every object made here.
 from __future__ import annotations
 
 import ctypes
+import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,12 +20,23 @@ import numpy.typing as npt
 
 _backend_lock = threading.Lock()
 _backend_ready = False
+_llama_log = logging.getLogger("fncall.llama_cpp")
+# ggml levels: 1 info, 2 warn, 3 error, 4 debug, 5 continuation of the previous line
+_LEVELS = {1: logging.DEBUG, 2: logging.WARNING, 3: logging.ERROR, 4: logging.DEBUG, 5: logging.DEBUG}
+
+
+@llama_cpp.llama_log_callback
+def _forward_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+    # llama.cpp prints every load step to stderr by default; route it through logging instead
+    # (its "info" chatter at debug level, so `--log-level debug` shows it).
+    _llama_log.log(_LEVELS.get(level, logging.DEBUG), "%s", text.decode("utf-8", errors="replace").rstrip())
 
 
 def _init_backend() -> None:
     global _backend_ready
     with _backend_lock:
         if not _backend_ready:
+            llama_cpp.llama_log_set(_forward_log, ctypes.c_void_p(0))
             llama_cpp.llama_backend_init()
             _backend_ready = True
 
