@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +17,12 @@ from fncall.chat.template import ChatTemplate
 from fncall.config import ServerConfig
 from fncall.engine.engine import Engine, EngineConfig
 from fncall.engine.llama import LlamaModel
+from fncall.engine.sequence import Constraint
 from fncall.models import resolve_model
+from fncall.tools.constraint import GrammarCompiler
+from fncall.tools.formats import Markers, ToolFormat, detect
+from fncall.tools.grammar import plan_grammars
+from fncall.tools.spec import ToolRequest
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +36,9 @@ class Runtime:
     names: frozenset[str]  # what a request's `model` may say
     fingerprint: str
     created: int
+    tool_format: ToolFormat
+    native_tools: bool  # the chat template renders `tools` itself
+    grammars: GrammarCompiler
 
     @classmethod
     def open(cls, config: ServerConfig, *, progress: bool = True) -> Runtime:
@@ -53,7 +63,11 @@ class Runtime:
         engine.start()
         model_id = config.model_id or resolved.model_id
         seed = f"{__version__}|{llama_cpp.__version__}|{model_id}|{resolved.path.stat().st_size}"
+        tool_format, native_tools = detect(template.source)
         log.info("loaded %s (%s) from %s", model_id, model.description, resolved.path)
+        log.info(
+            "tool format: %s (%s)", tool_format.name, "native template" if native_tools else "fallback prompt"
+        )
         return cls(
             model=model,
             template=template,
@@ -62,6 +76,9 @@ class Runtime:
             names=frozenset({model_id, resolved.model_id, resolved.alias}),
             fingerprint="fp_" + hashlib.sha256(seed.encode()).hexdigest()[:10],
             created=int(time.time()),
+            tool_format=tool_format,
+            native_tools=native_tools,
+            grammars=GrammarCompiler(model),
         )
 
     def close(self) -> None:
@@ -76,3 +93,18 @@ class Runtime:
         bos = self.template.bos_token
         add_bos = self.model.add_bos and not (bos and text.startswith(bos))  # no double BOS
         return self.model.tokenize(text, add_special=add_bos, parse_special=True)
+
+    def tool_constraint(self, req: ToolRequest) -> Callable[[], Constraint]:
+        """Per-sequence constraint factory for a tool request; compiles on first use (blocking)."""
+        syntax = self.tool_format.syntax
+        open_token = self.model.single_token(syntax.open)
+        if req.mode == "none":  # the call marker may never be sampled; nothing else is constrained
+            return self.grammars.ban([open_token] if open_token is not None else [])
+        markers = Markers(self._marker(syntax.open), self._marker(syntax.close))
+        plan = plan_grammars(self.tool_format, req, markers, open_is_token=open_token is not None)
+        return self.grammars.factory(plan, open_token)
+
+    def _marker(self, text: str) -> str:
+        """A special token by id (llguidance needs `<[id]>` for those), else a quoted literal."""
+        token = self.model.single_token(text)
+        return f"<[{token}]>" if token is not None else json.dumps(text)

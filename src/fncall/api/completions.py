@@ -10,14 +10,16 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import anyio.to_thread
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from fncall.api.choices import ChoiceBuilder, Delta, merge
 from fncall.api.errors import APIError, from_validation_error, model_not_found, server_error
 from fncall.api.protocol import ChatCompletionRequest
 from fncall.api.sse import DONE, sse_event
-from fncall.api.translate import generation_request
+from fncall.api.translate import generation_plan
 from fncall.engine.engine import PromptTooLong
 from fncall.engine.scheduler import QueueFull
 from fncall.engine.sequence import Event, Finished, Sequence, TextDelta
@@ -85,10 +87,10 @@ async def chat_completions(request: Request) -> Response:
     req = await parse_request(request)
     if req.model not in rt.names:
         raise model_not_found(req.model)
-    gen = generation_request(rt, req)
+    plan = await anyio.to_thread.run_sync(generation_plan, rt, req)
     bridge = EventBridge()
     try:
-        seq = rt.engine.submit(gen, bridge.emit)
+        seq = rt.engine.submit(plan.generation, bridge.emit)
     except PromptTooLong as exc:
         raise APIError(str(exc), param="messages", code="context_length_exceeded") from exc
     except QueueFull as exc:
@@ -100,25 +102,29 @@ async def chat_completions(request: Request) -> Response:
             headers={"Retry-After": "1"},
         ) from exc
     meta = Meta(f"chatcmpl-{secrets.token_urlsafe(18)}", int(time.time()), rt.model_id, rt.fingerprint)
+    builder = ChoiceBuilder(plan.tools, rt.tool_format.syntax)
     if req.stream:
         include_usage = bool(req.stream_options and req.stream_options.include_usage)
         return StreamingResponse(
-            _stream(meta, seq, bridge, include_usage),
+            _stream(meta, seq, bridge, builder, include_usage),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-    return await _complete(request, meta, seq, bridge)
+    return await _complete(request, meta, seq, bridge, builder)
 
 
-async def _complete(request: Request, meta: Meta, seq: Sequence, bridge: EventBridge) -> Response:
+async def _complete(
+    request: Request, meta: Meta, seq: Sequence, bridge: EventBridge, builder: ChoiceBuilder
+) -> Response:
     watcher = asyncio.create_task(_cancel_on_disconnect(request, seq))
-    parts: list[str] = []
+    deltas: list[Delta] = []
     try:
         async for event in bridge.events():
             if isinstance(event, TextDelta):
-                parts.append(event.text)
+                deltas += builder.feed(event.text)
             else:
                 done = event
+                deltas += builder.finish()
     finally:
         watcher.cancel()
         seq.cancel()  # no-op when finished; frees the slot if this handler was cancelled
@@ -128,14 +134,9 @@ async def _complete(request: Request, meta: Meta, seq: Sequence, bridge: EventBr
         "choices": [
             {
                 "index": 0,
-                "message": {
-                    "role": "assistant",
-                    "content": "".join(parts),
-                    "refusal": None,
-                    "annotations": [],
-                },
+                "message": merge(deltas),
                 "logprobs": None,
-                "finish_reason": done.reason,
+                "finish_reason": builder.finish_reason(done.reason),
             }
         ],
         "usage": usage(done),
@@ -151,7 +152,9 @@ async def _cancel_on_disconnect(request: Request, seq: Sequence) -> None:
             return
 
 
-async def _stream(meta: Meta, seq: Sequence, bridge: EventBridge, include_usage: bool) -> AsyncIterator[str]:
+async def _stream(
+    meta: Meta, seq: Sequence, bridge: EventBridge, builder: ChoiceBuilder, include_usage: bool
+) -> AsyncIterator[str]:
     """SSE body; starlette cancels this generator when the client disconnects, which cancels the sequence."""
     extra = {"usage": None} if include_usage else {}
 
@@ -163,12 +166,15 @@ async def _stream(meta: Meta, seq: Sequence, bridge: EventBridge, include_usage:
         yield chunk({"role": "assistant", "content": "", "refusal": None})
         async for event in bridge.events():
             if isinstance(event, TextDelta):
-                yield chunk({"content": event.text})
+                for delta in builder.feed(event.text):
+                    yield chunk(delta)
             elif event.reason == "error":
                 yield sse_event(server_error(f"The engine failed while generating: {event.error}").body())
                 return
             else:
-                yield chunk({}, event.reason)
+                for delta in builder.finish():
+                    yield chunk(delta)
+                yield chunk({}, builder.finish_reason(event.reason))
                 if include_usage:
                     yield sse_event(
                         meta.envelope("chat.completion.chunk") | {"choices": [], "usage": usage(event)}

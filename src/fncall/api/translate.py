@@ -5,6 +5,8 @@ Parameter values we cannot honour are refused here with a 400 naming the paramet
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from fncall.api.errors import APIError, unsupported
 from fncall.api.protocol import ChatCompletionRequest
 from fncall.chat.messages import ConversationError, to_template_messages
@@ -12,6 +14,17 @@ from fncall.chat.template import TemplateRenderError
 from fncall.engine.sampling import SamplingParams
 from fncall.engine.sequence import GenerationRequest
 from fncall.runtime import Runtime
+from fncall.tools.constraint import GrammarError
+from fncall.tools.render import prompt_inputs
+from fncall.tools.spec import ToolRequest, ToolSpecError, parse_tool_request
+
+
+@dataclass(slots=True, frozen=True)
+class Plan:
+    """What the engine runs, plus the tool request the response must parse calls against."""
+
+    generation: GenerationRequest
+    tools: ToolRequest | None
 
 
 def check_supported(req: ChatCompletionRequest) -> None:
@@ -23,13 +36,12 @@ def check_supported(req: ChatCompletionRequest) -> None:
         raise unsupported("response_format", f"'{req.response_format.type}' is not supported yet.")
     if req.modalities and set(req.modalities) != {"text"}:
         raise unsupported("modalities", "only text output is supported.")
-    for name in ("tools", "functions"):
-        if getattr(req, name):
-            raise unsupported(name, "function calling is not available in this build yet.")
-    for name in ("tool_choice", "function_call"):
-        if getattr(req, name) not in (None, "none"):
+    for name in ("functions", "function_call"):
+        if getattr(req, name) is not None:
             raise APIError(
-                f"'{name}' is only allowed when 'tools' are specified.", param=name, code="invalid_value"
+                f"'{name}' is deprecated and not supported; use 'tools' and 'tool_choice' instead.",
+                param=name,
+                code="unsupported_parameter",
             )
 
 
@@ -67,14 +79,22 @@ def _logit_bias(req: ChatCompletionRequest, n_vocab: int) -> dict[int, float]:
     return bias
 
 
-def generation_request(rt: Runtime, req: ChatCompletionRequest) -> GenerationRequest:
+def generation_plan(rt: Runtime, req: ChatCompletionRequest) -> Plan:
+    """Validates and renders a request; blocking (tokenization, grammar compile): run off the event loop."""
     check_supported(req)
     params = sampling_params(req, rt.model.n_vocab)
-    messages = [m.model_dump(exclude_none=True) for m in req.messages]
     try:
-        prompt = rt.prompt_tokens(to_template_messages(messages))
-    except ConversationError as exc:
+        tools = parse_tool_request(req.tools, req.tool_choice, req.parallel_tool_calls)
+        messages = to_template_messages([m.model_dump(exclude_none=True) for m in req.messages])
+        messages, template_tools = prompt_inputs(messages, tools, rt.tool_format, rt.native_tools)
+        prompt = rt.prompt_tokens(messages, template_tools)
+        constraint = rt.tool_constraint(tools) if tools else None
+    except (ConversationError, ToolSpecError) as exc:
         raise APIError(exc.message, param=exc.param, code="invalid_value") from exc
     except TemplateRenderError as exc:
         raise APIError(str(exc), param="messages", code="invalid_value") from exc
-    return GenerationRequest(prompt=tuple(prompt), params=params)
+    except GrammarError as exc:
+        raise APIError(
+            f"The tools' parameter schemas could not be compiled into a grammar: {exc}", param="tools"
+        ) from exc
+    return Plan(GenerationRequest(prompt=tuple(prompt), params=params, constraint_factory=constraint), tools)

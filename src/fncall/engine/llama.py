@@ -76,6 +76,16 @@ class LlamaModel:
             llama_cpp.llama_model_free(self._model)
             self._model = None
 
+    @property
+    def vocab_handle(self) -> llama_cpp.llama_vocab_p:
+        """The raw vocabulary pointer, for libraries that read it directly (llguidance)."""
+        return self._vocab
+
+    def single_token(self, text: str) -> int | None:
+        """The id of `text` if the vocabulary has it as one (special) token, else None."""
+        tokens = self.tokenize(text, add_special=False, parse_special=True)
+        return tokens[0] if len(tokens) == 1 else None
+
     # -- metadata -------------------------------------------------------------------------------
 
     def metadata(self, key: str) -> str | None:

@@ -1,0 +1,168 @@
+"""The llguidance adapter: compiles tool grammars for a model's vocabulary and masks tokens per step.
+
+The only module that imports llguidance. User grammar errors (a pathological schema) surface as
+`GrammarError` at compile time; a matcher that errs while decoding ends the sequence, never the engine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+
+import llguidance
+import llguidance.llamacpp
+import numpy as np
+import numpy.typing as npt
+
+from fncall.engine.llama import LlamaModel
+from fncall.engine.sequence import Constraint
+from fncall.tools.grammar import GrammarPlan
+
+# Bounds so that a hostile schema costs a 400, not a stalled engine.
+LIMITS = llguidance.LLParserLimits(
+    max_grammar_size=500_000, initial_lexer_fuel=1_000_000, max_lexer_states=100_000
+)
+CACHE_SIZE = 64
+PREFIX_WINDOW = 96  # characters of output within which a prefix trigger must fire
+
+
+class GrammarError(ValueError):
+    """The grammar built from the request's tools cannot be compiled within the limits."""
+
+
+@dataclass(slots=True)
+class GrammarConstraint:
+    """Engine `Constraint` backed by an llguidance matcher (one per sequence)."""
+
+    matcher: llguidance.LLMatcher
+    n_vocab: int
+
+    def allowed(self) -> npt.NDArray[np.bool_] | None:
+        bits = np.frombuffer(self.matcher.compute_bitmask(), dtype=np.uint8)
+        return np.unpackbits(bits, bitorder="little")[: self.n_vocab].astype(bool)
+
+    def accept(self, token: int) -> None:
+        self.matcher.consume_token(token)
+
+    def done(self) -> bool:
+        return self.matcher.is_stopped() or self.matcher.is_error()
+
+
+@dataclass(slots=True)
+class LazyGrammar:
+    """`auto`: free until the output starts a call, then the call grammar (no mask cost for plain text)."""
+
+    open_token: int | None
+    on_open: llguidance.LLMatcher | None
+    prefixes: list[tuple[re.Pattern[str], llguidance.LLMatcher]]
+    piece: Callable[[int], bytes]
+    n_vocab: int
+    active: GrammarConstraint | None = None
+    tokens: list[int] = field(default_factory=list)
+    text: bytes = b""
+
+    def allowed(self) -> npt.NDArray[np.bool_] | None:
+        return self.active.allowed() if self.active else None
+
+    def accept(self, token: int) -> None:
+        if self.active:
+            self.active.accept(token)
+            return
+        self.tokens.append(token)
+        if token == self.open_token and self.on_open is not None:
+            self._activate(self.on_open, [token])
+        elif self.prefixes:
+            self.text += self.piece(token)
+            text = self.text.decode("utf-8", errors="ignore")
+            hit = next((m for p, m in self.prefixes if p.match(text)), None)
+            if hit is not None:
+                self._activate(hit, self.tokens)
+            if self.active or len(text) > PREFIX_WINDOW:
+                self.prefixes = []
+
+    def _activate(self, template: llguidance.LLMatcher, tokens: list[int]) -> None:
+        matcher = template.deep_copy()
+        # A trigger whose text the grammar cannot continue (e.g. an undeclared tool name) stays free text.
+        if matcher.consume_tokens(tokens) and not matcher.is_error():
+            self.active = GrammarConstraint(matcher, self.n_vocab)
+
+    def done(self) -> bool:
+        return self.active.done() if self.active else False
+
+
+@dataclass(slots=True)
+class BannedTokens:
+    """`tool_choice: none`: the call marker can never be sampled."""
+
+    mask: npt.NDArray[np.bool_]
+
+    def allowed(self) -> npt.NDArray[np.bool_] | None:
+        return self.mask
+
+    def accept(self, token: int) -> None:
+        pass
+
+    def done(self) -> bool:
+        return False
+
+
+class GrammarCompiler:
+    """Per model: the llguidance tokenizer (built once, about a second) and an LRU of compiled grammars."""
+
+    def __init__(self, model: LlamaModel) -> None:
+        self._model = model
+        self._lock = threading.Lock()
+        self._tokenizer: llguidance.LLTokenizer | None = None
+        self._cache: OrderedDict[str, llguidance.LLMatcher] = OrderedDict()
+        self.last_compile_s = 0.0
+
+    def factory(self, plan: GrammarPlan, open_token: int | None) -> Callable[[], Constraint]:
+        """Compiles (or reuses) the plan's grammars; each call of the result serves one sequence.
+
+        Blocks for the compile (milliseconds; up to ~1 s for huge schemas): call it off the event loop.
+        """
+        n_vocab = self._model.n_vocab
+        if plan.start is not None:
+            start = self._compiled(plan.start)
+            return lambda: GrammarConstraint(start.deep_copy(), n_vocab)
+        on_open = self._compiled(plan.on_open_token) if plan.on_open_token else None
+        prefixes = [(re.compile(t.pattern), self._compiled(t.grammar)) for t in plan.prefixes]
+        piece = self._model.piece
+        return lambda: LazyGrammar(open_token, on_open, list(prefixes), piece, n_vocab)
+
+    def ban(self, tokens: Collection[int]) -> Callable[[], Constraint]:
+        mask = np.ones(self._model.n_vocab, dtype=bool)
+        mask[list(tokens)] = False
+        return lambda: BannedTokens(mask)
+
+    def _compiled(self, grammar: str) -> llguidance.LLMatcher:
+        key = hashlib.sha256(grammar.encode()).hexdigest()
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        tokenizer = self._llg_tokenizer()
+        started = time.perf_counter()
+        matcher = llguidance.LLMatcher(tokenizer, grammar, log_level=0, limits=LIMITS)
+        self.last_compile_s = time.perf_counter() - started
+        if matcher.is_error():
+            raise GrammarError(matcher.get_error())
+        with self._lock:
+            self._cache[key] = matcher
+            while len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return matcher
+
+    def _llg_tokenizer(self) -> llguidance.LLTokenizer:
+        with self._lock:
+            if self._tokenizer is None:
+                eog = [int(t) for t in self._model.eog_ids]
+                self._tokenizer = llguidance.llamacpp.lltokenizer_from_vocab(
+                    self._model.vocab_handle, eos_token=eog
+                )
+            return self._tokenizer

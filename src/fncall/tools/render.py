@@ -1,0 +1,45 @@
+"""Puts tools into the prompt: through the model's own template when it renders `tools`, otherwise as
+a system message we write in the fallback format (and past calls spelled in that format as text)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from fncall.tools.formats.base import ToolFormat
+from fncall.tools.spec import ToolRequest
+
+
+def prompt_inputs(
+    messages: Sequence[dict[str, Any]], req: ToolRequest | None, fmt: ToolFormat, native: bool
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
+    """(messages, tools) to hand to the chat template."""
+    tools = [t.as_template_tool() for t in req.tools] if req else None
+    if native:
+        return list(messages), tools
+    out = [_spell_calls(m, fmt) for m in messages]
+    if tools:
+        listing = "\n".join(json.dumps(t, ensure_ascii=False) for t in tools)
+        text = fmt.instructions(listing)
+        if out and out[0]["role"] == "system":
+            out[0] = out[0] | {"content": f"{out[0]['content']}\n\n{text}"}
+        else:
+            out.insert(0, {"role": "system", "content": text})
+    return out, None
+
+
+def _spell_calls(message: dict[str, Any], fmt: ToolFormat) -> dict[str, Any]:
+    """An assistant turn with tool_calls, written out the way the model is told to write calls."""
+    calls = message.get("tool_calls")
+    if not calls:
+        return message
+    syntax = fmt.syntax
+    blocks = [
+        f"{syntax.open}\n"
+        + json.dumps({syntax.name_key: c["function"]["name"], syntax.args_key: c["function"]["arguments"]})
+        + f"\n{syntax.close}"
+        for c in calls
+    ]
+    text = "\n".join(filter(None, [message.get("content"), *blocks]))
+    return {k: v for k, v in message.items() if k != "tool_calls"} | {"content": text}
