@@ -34,6 +34,7 @@ serve: install
 check: install
 	$(VENV)/bin/ruff check src tests
 	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/mypy
 
 test: check
 	$(VENV)/bin/fncall pull default

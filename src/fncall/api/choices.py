@@ -6,6 +6,7 @@ both answers are equal by construction.
 
 from __future__ import annotations
 
+import json
 import secrets
 from typing import Any
 
@@ -20,18 +21,49 @@ def new_call_id() -> str:
 
 
 class ChoiceBuilder:
-    def __init__(self, tools: ToolRequest | None, syntax: CallSyntax) -> None:
+    """Deltas for one generation.
+
+    With `answered` calls (the conversation already has their results), output is held back until it
+    is clear the model is not merely repeating one of them: text releases it at once, a first call
+    releases it when complete and different. A repeat sets `repeated` and yields nothing.
+    """
+
+    def __init__(
+        self,
+        tools: ToolRequest | None,
+        syntax: CallSyntax,
+        answered: frozenset[tuple[str, str]] = frozenset(),
+    ) -> None:
         parse = tools is not None and tools.mode != "none"  # "none": nothing is converted
         self._parser = ToolCallParser(syntax, tools.allowed) if parse and tools else None
+        self._answered = answered
+        self._held: list[Delta] | None = [] if answered and self._parser else None
         self.n_calls = 0
+        self.repeated = False
 
     def feed(self, text: str) -> list[Delta]:
         if self._parser is None:
             return [{"content": text}] if text else []
-        return [self._delta(event) for event in self._parser.feed(text)]
+        return self._release([self._delta(event) for event in self._parser.feed(text)], final=False)
 
     def finish(self) -> list[Delta]:
-        return [self._delta(event) for event in self._parser.finish()] if self._parser else []
+        if self._parser is None:
+            return []
+        return self._release([self._delta(event) for event in self._parser.finish()], final=True)
+
+    def _release(self, deltas: list[Delta], *, final: bool) -> list[Delta]:
+        if self._held is None:
+            return deltas
+        self._held += deltas
+        message = merge(self._held)
+        calls = message.get("tool_calls", [])
+        if calls and _complete(calls[0]["function"]["arguments"]):
+            first = calls[0]["function"]
+            self.repeated = (first["name"], _canonical(first["arguments"])) in self._answered
+        elif not (final or (message["content"] or "").strip()):
+            return []  # still undecided: keep holding
+        held, self._held = self._held, None
+        return [] if self.repeated else held
 
     def finish_reason(self, engine_reason: str) -> str:
         return "tool_calls" if self.n_calls and engine_reason == "stop" else engine_reason
@@ -66,3 +98,15 @@ def merge(deltas: list[Delta]) -> dict[str, Any]:
     if calls:
         message["tool_calls"] = calls
     return message
+
+
+def _complete(arguments: str) -> bool:
+    try:
+        json.loads(arguments)
+    except json.JSONDecodeError:
+        return False
+    return True
+
+
+def _canonical(arguments: str) -> str:
+    return json.dumps(json.loads(arguments), sort_keys=True, ensure_ascii=False)

@@ -5,7 +5,9 @@ Parameter values we cannot honour are refused here with a 400 naming the paramet
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
+from typing import Any
 
 from fncall.api.errors import APIError, unsupported
 from fncall.api.protocol import ChatCompletionRequest
@@ -25,6 +27,11 @@ class Plan:
 
     generation: GenerationRequest
     tools: ToolRequest | None
+    # Calls (name, canonical arguments) the conversation already made and got results for.
+    answered: frozenset[tuple[str, str]] = frozenset()
+    # What to run instead if the model only repeats an answered call: the conversation without the
+    # tool definitions, where small models answer from the results they were given.
+    retry: Plan | None = None
 
 
 def check_supported(req: ChatCompletionRequest) -> None:
@@ -86,9 +93,11 @@ def generation_plan(rt: Runtime, req: ChatCompletionRequest) -> Plan:
     try:
         tools = parse_tool_request(req.tools, req.tool_choice, req.parallel_tool_calls)
         messages = to_template_messages([m.model_dump(exclude_none=True) for m in req.messages])
-        messages, template_tools = prompt_inputs(messages, tools, rt.tool_format, rt.native_tools)
-        prompt = rt.prompt_tokens(messages, template_tools)
-        constraint = rt.tool_constraint(tools) if tools else None
+        generation = _generation(rt, messages, tools, params)
+        retry = None
+        if tools and tools.mode == "auto" and messages[-1]["role"] == "tool":
+            no_calls = replace(tools, mode="none")
+            retry = Plan(_generation(rt, messages, None, params, ban=no_calls), None)
     except (ConversationError, ToolSpecError) as exc:
         raise APIError(exc.message, param=exc.param, code="invalid_value") from exc
     except TemplateRenderError as exc:
@@ -97,4 +106,33 @@ def generation_plan(rt: Runtime, req: ChatCompletionRequest) -> Plan:
         raise APIError(
             f"The tools' parameter schemas could not be compiled into a grammar: {exc}", param="tools"
         ) from exc
-    return Plan(GenerationRequest(prompt=tuple(prompt), params=params, constraint_factory=constraint), tools)
+    return Plan(generation, tools, answered_calls(messages), retry)
+
+
+def _generation(
+    rt: Runtime,
+    messages: list[dict[str, Any]],
+    tools: ToolRequest | None,
+    params: SamplingParams,
+    *,
+    ban: ToolRequest | None = None,
+) -> GenerationRequest:
+    rendered, template_tools = prompt_inputs(messages, tools, rt.tool_format, rt.native_tools)
+    prompt = rt.prompt_tokens(rendered, template_tools)
+    constrained = tools or ban
+    constraint = rt.tool_constraint(constrained) if constrained else None
+    return GenerationRequest(prompt=tuple(prompt), params=params, constraint_factory=constraint)
+
+
+def answered_calls(messages: list[dict[str, Any]]) -> frozenset[tuple[str, str]]:
+    results = {m["tool_call_id"] for m in messages if m["role"] == "tool"}
+    return frozenset(
+        (call["function"]["name"], canonical_json(call["function"]["arguments"]))
+        for m in messages
+        for call in m.get("tool_calls") or ()
+        if call["id"] in results
+    )
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)

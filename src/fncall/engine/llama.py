@@ -13,6 +13,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import llama_cpp
 import numpy as np
@@ -21,22 +22,29 @@ import numpy.typing as npt
 _backend_lock = threading.Lock()
 _backend_ready = False
 _llama_log = logging.getLogger("fncall.llama_cpp")
-# ggml levels: 1 info, 2 warn, 3 error, 4 debug, 5 continuation of the previous line
-_LEVELS = {1: logging.DEBUG, 2: logging.WARNING, 3: logging.ERROR, 4: logging.DEBUG, 5: logging.DEBUG}
+# ggml.h: 1 debug, 2 info, 3 warn, 4 error, 5 continuation of the previous line. Its "info" is
+# load-time chatter, shown with `--log-level debug` only.
+_LEVELS = {1: logging.DEBUG, 2: logging.DEBUG, 3: logging.WARNING, 4: logging.ERROR}
+_last_level = logging.DEBUG
 
 
-@llama_cpp.llama_log_callback
 def _forward_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
-    # llama.cpp prints every load step to stderr by default; route it through logging instead
-    # (its "info" chatter at debug level, so `--log-level debug` shows it).
-    _llama_log.log(_LEVELS.get(level, logging.DEBUG), "%s", text.decode("utf-8", errors="replace").rstrip())
+    # llama.cpp prints every load step to stderr by default; route it through logging instead.
+    global _last_level
+    _last_level = _LEVELS.get(level, _last_level)
+    message = text.decode("utf-8", errors="replace").rstrip()
+    if message:
+        _llama_log.log(_last_level, "%s", message)
+
+
+_forward_log_c = llama_cpp.llama_log_callback(_forward_log)  # kept referenced: C holds the pointer
 
 
 def _init_backend() -> None:
     global _backend_ready
     with _backend_lock:
         if not _backend_ready:
-            llama_cpp.llama_log_set(_forward_log, ctypes.c_void_p(0))
+            llama_cpp.llama_log_set(_forward_log_c, ctypes.c_void_p(0))
             llama_cpp.llama_backend_init()
             _backend_ready = True
 
@@ -79,7 +87,7 @@ class LlamaModel:
     @property
     def vocab_handle(self) -> llama_cpp.llama_vocab_p:
         """The raw vocabulary pointer, for libraries that read it directly (llguidance)."""
-        return self._vocab
+        return cast(llama_cpp.llama_vocab_p, self._vocab)
 
     def single_token(self, text: str) -> int | None:
         """The id of `text` if the vocabulary has it as one (special) token, else None."""

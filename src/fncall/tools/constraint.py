@@ -55,19 +55,26 @@ class GrammarConstraint:
 
 @dataclass(slots=True)
 class LazyGrammar:
-    """`auto`: free until the output starts a call, then the call grammar (no mask cost for plain text)."""
+    """`auto`: free until the output starts a call, then the call grammar (no mask cost for plain text).
+
+    The first token may not open a bare JSON object: after a tool result, small models echo a pseudo
+    call (`{"name": …}`) as text instead of answering; a real call uses the format's own syntax.
+    """
 
     open_token: int | None
     on_open: llguidance.LLMatcher | None
     prefixes: list[tuple[re.Pattern[str], llguidance.LLMatcher]]
     piece: Callable[[int], bytes]
+    first: npt.NDArray[np.bool_]
     n_vocab: int
     active: GrammarConstraint | None = None
     tokens: list[int] = field(default_factory=list)
     text: bytes = b""
 
     def allowed(self) -> npt.NDArray[np.bool_] | None:
-        return self.active.allowed() if self.active else None
+        if self.active:
+            return self.active.allowed()
+        return None if self.tokens else self.first
 
     def accept(self, token: int) -> None:
         if self.active:
@@ -119,6 +126,7 @@ class GrammarCompiler:
         self._lock = threading.Lock()
         self._tokenizer: llguidance.LLTokenizer | None = None
         self._cache: OrderedDict[str, llguidance.LLMatcher] = OrderedDict()
+        self._first: npt.NDArray[np.bool_] | None = None
         self.last_compile_s = 0.0
 
     def factory(self, plan: GrammarPlan, open_token: int | None) -> Callable[[], Constraint]:
@@ -132,13 +140,21 @@ class GrammarCompiler:
             return lambda: GrammarConstraint(start.deep_copy(), n_vocab)
         on_open = self._compiled(plan.on_open_token) if plan.on_open_token else None
         prefixes = [(re.compile(t.pattern), self._compiled(t.grammar)) for t in plan.prefixes]
-        piece = self._model.piece
-        return lambda: LazyGrammar(open_token, on_open, list(prefixes), piece, n_vocab)
+        piece, first = self._model.piece, self._no_bare_json()
+        return lambda: LazyGrammar(open_token, on_open, list(prefixes), piece, first, n_vocab)
 
     def ban(self, tokens: Collection[int]) -> Callable[[], Constraint]:
         mask = np.ones(self._model.n_vocab, dtype=bool)
         mask[list(tokens)] = False
         return lambda: BannedTokens(mask)
+
+    def _no_bare_json(self) -> npt.NDArray[np.bool_]:
+        """Mask of first tokens that do not begin (after whitespace) with `{`; computed once per model."""
+        with self._lock:
+            if self._first is None:
+                starts = [self._model.piece(t).lstrip().startswith(b"{") for t in range(self._model.n_vocab)]
+                self._first = ~np.array(starts, dtype=bool)
+            return self._first
 
     def _compiled(self, grammar: str) -> llguidance.LLMatcher:
         key = hashlib.sha256(grammar.encode()).hexdigest()

@@ -51,10 +51,13 @@ def plan_grammars(fmt: ToolFormat, req: ToolRequest, markers: Markers, *, open_i
     lead = _grammar(f"/{_WS}/ calls", calls)
     prefixes = [PrefixTrigger(rf"\s*{re.escape(syntax.open)}", lead)]
     if syntax.fence:
-        name_key = re.escape(json.dumps(syntax.name_key))
+        # Fires only once the model itself wrote `{"name": "…", "arguments":` in the fence, so an echo
+        # of a tool result (`{"name": …, "response": …}`) stays text instead of becoming a new call.
+        name_key, args_key = (re.escape(json.dumps(k)) for k in (syntax.name_key, syntax.args_key))
+        head = rf"\s*```(json)?\s*\{{\s*{name_key}\s*:\s*\"[^\"]*\"\s*,\s*{args_key}"
         fenced = _grammar("FENCE_OPEN body FENCE_CLOSE", [*rules, f"FENCE_OPEN: /{_WS}```(json)?{_WS}/"])
         fenced += f"\nFENCE_CLOSE: /{_WS}```/"
-        prefixes.insert(0, PrefixTrigger(rf"\s*```(json)?\s*\{{\s*{name_key}", fenced))
+        prefixes.insert(0, PrefixTrigger(head, fenced))
     return GrammarPlan(
         start=None,
         on_open_token=_grammar("calls", calls) if open_is_token else None,

@@ -119,9 +119,8 @@ def _check_schema(schema: Any, param: str) -> None:
     if schema.get("type", "object") != "object":
         raise ToolSpecError("Function parameters must be a schema of type 'object'.", param)
     try:
-        jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator).check_schema(
-            schema
-        )
+        validator = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+        validator.check_schema(dict(schema))
     except jsonschema.SchemaError as exc:
         raise ToolSpecError(f"Invalid JSON Schema in function parameters: {exc.message}", param) from exc
 

@@ -1,0 +1,140 @@
+"""The seed's weather example on the real default model (Qwen2.5-Coder-1.5B) through the Python SDK."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import openai
+import pytest
+
+from tests.conftest import Server, start_server, stop_server
+from tests.openapi_contract import validate
+
+pytestmark = pytest.mark.default_model
+
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_current_weather",
+            "description": "Get the current weather in a given location",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "location": {
+                        "type": "string",
+                        "description": "The city and state, e.g. San Francisco, CA",
+                    },
+                    "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+                },
+                "required": ["location"],
+            },
+        },
+    }
+]
+QUESTION = [{"role": "user", "content": "What's the weather like in San Francisco?"}]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Server]:
+    server = start_server("--model", "default", "--ctx", "4096", "--parallel", "1")
+    yield server
+    stop_server(server)
+
+
+@pytest.fixture(scope="module")
+def client(server: Server) -> openai.OpenAI:
+    return openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0, timeout=600)
+
+
+def ask(client: openai.OpenAI, messages: list[dict[str, Any]], **kwargs: Any) -> Any:
+    return client.chat.completions.create(
+        model="default",
+        messages=messages,
+        tools=TOOLS,
+        temperature=0,
+        max_tokens=200,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def tool_result(call_id: str, location: str) -> dict[str, Any]:
+    content = json.dumps({"location": location, "temperature": "60", "unit": "fahrenheit"})
+    return {"role": "tool", "tool_call_id": call_id, "content": content}
+
+
+def streamed(
+    client: openai.OpenAI, messages: list[dict[str, Any]]
+) -> tuple[str, list[tuple[str, str, str]], str]:
+    """Content, calls (id, name, arguments) and finish reason assembled from the raw stream."""
+    content, calls, finish = "", {}, ""
+    for chunk in ask(client, messages, stream=True):
+        validate("CreateChatCompletionStreamResponse", chunk.model_dump(exclude_unset=True))
+        choice = chunk.choices[0]
+        content += choice.delta.content or ""
+        finish = choice.finish_reason or finish
+        for delta in choice.delta.tool_calls or []:
+            entry = calls.setdefault(delta.index, [delta.id, delta.function.name, ""])
+            entry[2] += delta.function.arguments or ""
+    return content, [tuple(c) for _, c in sorted(calls.items())], finish  # type: ignore[misc]
+
+
+def test_weather_two_turns_non_streaming(client: openai.OpenAI) -> None:
+    first = ask(client, QUESTION)
+    validate("CreateChatCompletionResponse", first.model_dump(exclude_unset=True))
+    choice = first.choices[0]
+    assert choice.finish_reason == "tool_calls" and choice.message.content is None
+    [call] = choice.message.tool_calls
+    arguments = json.loads(call.function.arguments)
+    assert call.function.name == "get_current_weather" and "San Francisco" in arguments["location"]
+    conversation = [
+        *QUESTION,
+        choice.message.model_dump(exclude_none=True),
+        tool_result(call.id, arguments["location"]),
+    ]
+    second = ask(client, conversation).choices[0]
+    assert second.finish_reason == "stop" and second.message.tool_calls is None
+    assert "60" in (second.message.content or "")
+
+
+def test_weather_two_turns_streaming_equals_non_streaming(client: openai.OpenAI) -> None:
+    whole = ask(client, QUESTION).choices[0].message
+    content, calls, finish = streamed(client, QUESTION)
+    assert finish == "tool_calls" and content == ""
+    assert [(name, args) for _, name, args in calls] == [
+        (c.function.name, c.function.arguments) for c in whole.tool_calls
+    ]
+    call_id, _, args = calls[0]
+    assert call_id.startswith("call_")
+    assistant = {
+        "role": "assistant",
+        "tool_calls": [
+            {
+                "id": call_id,
+                "type": "function",
+                "function": {"name": "get_current_weather", "arguments": args},
+            }
+        ],
+    }
+    conversation = [*QUESTION, assistant, tool_result(call_id, json.loads(args)["location"])]
+    content, calls, finish = streamed(client, conversation)
+    assert finish == "stop" and not calls and "60" in content
+    assert content == ask(client, conversation).choices[0].message.content
+
+
+def test_sdk_stream_helper_final_completion_equals_non_streamed(client: openai.OpenAI) -> None:
+    with client.chat.completions.stream(
+        model="default",
+        messages=QUESTION,
+        tools=TOOLS,
+        temperature=0,
+        max_tokens=200,  # type: ignore[arg-type]
+    ) as stream:
+        final = stream.get_final_completion().choices[0]
+    whole = ask(client, QUESTION).choices[0]
+    assert final.finish_reason == whole.finish_reason == "tool_calls"
+    assert [(c.function.name, c.function.arguments) for c in final.message.tool_calls or []] == [
+        (c.function.name, c.function.arguments) for c in whole.message.tool_calls
+    ]
