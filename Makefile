@@ -15,6 +15,8 @@ LLAMA_CMAKE_ARGS += "-DCMAKE_C_FLAGS=$(NO_AMX)" "-DCMAKE_CXX_FLAGS=$(NO_AMX)"
 endif
 export CMAKE_ARGS ?= $(LLAMA_CMAKE_ARGS)
 
+JS_STAMP := tests/js/node_modules/.fncall-installed
+
 .PHONY: install serve test check
 
 $(PY):
@@ -36,6 +38,11 @@ check: install
 	$(VENV)/bin/ruff format --check src tests
 	$(VENV)/bin/mypy
 
-test: check
+# The JavaScript SDK tests (tests/js) need Node.js and npm.
+$(JS_STAMP): tests/js/package.json tests/js/package-lock.json
+	cd tests/js && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: check $(JS_STAMP)
 	$(VENV)/bin/fncall pull default
 	$(PY) -m pytest
