@@ -128,8 +128,15 @@ def test_auto_answers_with_text_or_valid_calls(client: openai.OpenAI) -> None:
 def test_nested_and_strict_schemas_are_enforced(client: openai.OpenAI) -> None:
     strict = fn("place_order", NESTED_PARAMS, strict=True)
     ask = [{"role": "user", "content": "Order 2 apples (sku A1) for Ann, a VIP, high priority, 5% discount."}]
-    completion = create(client, messages=ask, tools=[strict], tool_choice="required", max_tokens=200)
-    [(name, arguments)] = check_calls(completion.choices[0].message, [strict])[:1]
+    completion = create(
+        client,
+        messages=ask,
+        tools=[strict],
+        tool_choice="required",
+        parallel_tool_calls=False,
+        max_tokens=300,
+    )
+    [(name, arguments)] = check_calls(completion.choices[0].message, [strict])
     closed = json.loads(
         json.dumps(NESTED_PARAMS).replace(
             '"type": "object"', '"type": "object", "additionalProperties": false'
