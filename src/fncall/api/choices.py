@@ -59,7 +59,7 @@ class ChoiceBuilder:
         calls = message.get("tool_calls", [])
         if calls and _complete(calls[0]["function"]["arguments"]):
             first = calls[0]["function"]
-            self.repeated = (first["name"], _canonical(first["arguments"])) in self._answered
+            self.repeated = (first["name"], canonical_json(json.loads(first["arguments"]))) in self._answered
         elif not (final or (message["content"] or "").strip()):
             return []  # still undecided: keep holding
         held, self._held = self._held, None
@@ -108,5 +108,6 @@ def _complete(arguments: str) -> bool:
     return True
 
 
-def _canonical(arguments: str) -> str:
-    return json.dumps(json.loads(arguments), sort_keys=True, ensure_ascii=False)
+def canonical_json(value: Any) -> str:
+    """One spelling per JSON value, to compare calls whatever their key order or spacing."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)

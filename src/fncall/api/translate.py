@@ -5,10 +5,10 @@ Parameter values we cannot honour are refused here with a 400 naming the paramet
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from typing import Any
 
+from fncall.api.choices import canonical_json
 from fncall.api.errors import APIError, unsupported
 from fncall.api.protocol import ChatCompletionRequest
 from fncall.chat.messages import ConversationError, to_template_messages
@@ -127,12 +127,8 @@ def _generation(
 def answered_calls(messages: list[dict[str, Any]]) -> frozenset[tuple[str, str]]:
     results = {m["tool_call_id"] for m in messages if m["role"] == "tool"}
     return frozenset(
-        (call["function"]["name"], canonical_json(call["function"]["arguments"]))
+        (call["function"]["name"], canonical_json(call["function"]["arguments"]))  # arguments parsed already
         for m in messages
         for call in m.get("tool_calls") or ()
         if call["id"] in results
     )
-
-
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False)
