@@ -11,14 +11,15 @@ from typing import Any
 from fncall.api.choices import canonical_json
 from fncall.api.errors import APIError, unsupported
 from fncall.api.protocol import ChatCompletionRequest
-from fncall.chat.messages import ConversationError, to_template_messages
+from fncall.chat.messages import to_template_messages
 from fncall.chat.template import TemplateRenderError
 from fncall.engine.sampling import SamplingParams
 from fncall.engine.sequence import GenerationRequest
+from fncall.errors import InvalidParam
 from fncall.runtime import Runtime
 from fncall.tools.constraint import GrammarError
 from fncall.tools.render import prompt_inputs
-from fncall.tools.spec import ToolRequest, ToolSpecError, parse_tool_request
+from fncall.tools.spec import ToolRequest, parse_tool_request
 
 
 @dataclass(slots=True, frozen=True)
@@ -98,7 +99,7 @@ def generation_plan(rt: Runtime, req: ChatCompletionRequest) -> Plan:
         if tools and tools.mode == "auto" and messages[-1]["role"] == "tool":
             no_calls = replace(tools, mode="none")
             retry = Plan(_generation(rt, messages, None, params, ban=no_calls), None)
-    except (ConversationError, ToolSpecError) as exc:
+    except InvalidParam as exc:
         raise APIError(exc.message, param=exc.param, code="invalid_value") from exc
     except TemplateRenderError as exc:
         raise APIError(str(exc), param="messages", code="invalid_value") from exc

@@ -8,19 +8,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from fncall.errors import InvalidParam
 
-@dataclass(slots=True)
-class ConversationError(ValueError):
-    """The conversation itself is invalid; `param` names the offending field OpenAI-style."""
 
-    message: str
-    param: str
-
-    def __str__(self) -> str:
-        return self.message
+class ConversationError(InvalidParam):
+    """The conversation itself is invalid."""
 
 
 def to_template_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

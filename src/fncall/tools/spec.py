@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 import jsonschema
 
+from fncall.errors import InvalidParam
+
 NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 MAX_TOOLS = 128
 MAX_SCHEMA_DEPTH = 32
@@ -21,13 +23,8 @@ MAX_SCHEMA_BYTES = 64 * 1024
 EMPTY_PARAMETERS: Mapping[str, Any] = {"type": "object", "properties": {}}
 
 
-@dataclass(slots=True)
-class ToolSpecError(ValueError):
-    message: str
-    param: str
-
-    def __str__(self) -> str:
-        return self.message
+class ToolSpecError(InvalidParam):
+    """The tools or tool_choice are invalid."""
 
 
 @dataclass(slots=True, frozen=True)
