@@ -183,3 +183,31 @@ def test_max_tokens_is_capped_by_remaining_context(tiny_engine: Engine) -> None:
     result = collect(seq, events)
     assert result.done.reason in ("length", "stop")
     assert result.done.completion_tokens <= 5
+
+
+class NothingAllowed:
+    def allowed(self) -> np.ndarray:
+        return np.zeros(49152, dtype=bool)
+
+    def accept(self, token: int) -> None:
+        raise AssertionError("nothing can be accepted")
+
+    def done(self) -> bool:
+        return False
+
+
+class Broken(NothingAllowed):
+    def allowed(self) -> np.ndarray:
+        raise RuntimeError("constraint bug")
+
+
+def test_constraint_that_admits_nothing_ends_the_sequence(tiny_engine: Engine, prompt: list[int]) -> None:
+    result = generate(tiny_engine, prompt, SamplingParams(max_tokens=10), constraint_factory=NothingAllowed)
+    assert (result.done.reason, result.done.completion_tokens) == ("stop", 0)
+
+
+def test_a_failing_sequence_does_not_stop_the_engine(tiny_engine: Engine, prompt: list[int]) -> None:
+    broken = generate(tiny_engine, prompt, SamplingParams(max_tokens=10), constraint_factory=Broken)
+    assert broken.done.reason == "error" and "constraint bug" in (broken.done.error or "")
+    assert tiny_engine.n_running == 0
+    assert generate(tiny_engine, prompt, SamplingParams(temperature=0, max_tokens=3)).done.reason == "length"

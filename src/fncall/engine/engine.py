@@ -12,6 +12,9 @@ import threading
 from collections.abc import Sequence as Seq
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
+
 from fncall.engine.llama import BatchEntry, LlamaContext, LlamaError, LlamaModel
 from fncall.engine.sampling import sample
 from fncall.engine.scheduler import Scheduler, Work
@@ -128,12 +131,19 @@ class Engine:
         for w in work:
             self.scheduler.advance(w)
             if w.samples:
-                self._postprocess(w.seq, next(sampled))
+                try:
+                    self._postprocess(w.seq, next(sampled))
+                except Exception as exc:  # one sequence's failure must not stop the engine thread
+                    log.exception("sampling failed for sequence %d", w.seq.id)
+                    self._finish(w.seq, "error", f"{type(exc).__name__}: {exc}")
 
-    def _postprocess(self, seq: Sequence, logits: object) -> None:
+    def _postprocess(self, seq: Sequence, logits: npt.NDArray[np.float32]) -> None:
         constraint = seq.constraint
         allowed = constraint.allowed() if constraint else None
-        token = sample(logits, seq.request.params, seq.rng, counts=seq.counts, allowed=allowed)  # type: ignore[arg-type]
+        if allowed is not None and not allowed.any():  # the constraint admits nothing more: end here
+            self._finish(seq, "stop")
+            return
+        token = sample(logits, seq.request.params, seq.rng, counts=seq.counts, allowed=allowed)
         if constraint:
             constraint.accept(token)
         if self.model.is_eog(token):
