@@ -1,5 +1,6 @@
 """Puts tools into the prompt: through the model's own template when it renders `tools`, otherwise as
-a system message we write in the fallback format (and past calls spelled in that format as text)."""
+a system message we write in the fallback format (and past calls spelled in that format as text).
+In `auto` mode a short system hint tells the model when not to call (and to make every needed call)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ def prompt_inputs(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
     """(messages, tools) to hand to the chat template."""
     tools = [t.as_template_tool() for t in req.tools] if req else None
+    if req and req.mode == "auto":
+        messages = _with_system(list(messages), AUTO_HINT)
     if native:
         return list(messages), tools
     out = [_spell_calls(m, fmt) for m in messages]
@@ -27,6 +30,20 @@ def prompt_inputs(
         else:
             out.insert(0, {"role": "system", "content": text})
     return out, None
+
+
+# Measured on BFCL (bench/bfcl.py, 10 cases each): irrelevance 30 % → 80 % with simple_python and
+# multiple unchanged at 80 %; small models otherwise call some tool for questions no tool answers.
+AUTO_HINT = (
+    "Call a function only when the request needs one of the listed functions; otherwise answer "
+    "directly in plain text. If the request needs several calls, make all of them."
+)
+
+
+def _with_system(messages: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
+    if messages and messages[0]["role"] == "system":
+        return [messages[0] | {"content": f"{messages[0]['content']}\n\n{text}"}, *messages[1:]]
+    return [{"role": "system", "content": text}, *messages]
 
 
 def _spell_calls(message: dict[str, Any], fmt: ToolFormat) -> dict[str, Any]:
