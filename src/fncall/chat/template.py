@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -73,10 +72,6 @@ class ChatTemplate:
                 "this model has no chat template (tokenizer.chat_template); pass --chat-template FILE"
             )
         return cls(embedded, bos_token=bos_token, eos_token=eos_token)
-
-    @cached_property
-    def supports_tools(self) -> bool:
-        return "tools" in self.source
 
     def render(
         self,

@@ -151,9 +151,6 @@ class LlamaModel:
             )
         return list(tokens[:n])
 
-    def detokenize(self, tokens: Sequence[int]) -> str:
-        return b"".join(self.piece(t) for t in tokens).decode("utf-8", errors="replace")
-
 
 @dataclass(slots=True, frozen=True)
 class BatchEntry:

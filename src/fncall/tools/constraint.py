@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -127,7 +126,6 @@ class GrammarCompiler:
         self._tokenizer: llguidance.LLTokenizer | None = None
         self._cache: OrderedDict[str, llguidance.LLMatcher] = OrderedDict()
         self._first: npt.NDArray[np.bool_] | None = None
-        self.last_compile_s = 0.0
 
     def factory(self, plan: GrammarPlan, open_token: int | None) -> Callable[[], Constraint]:
         """Compiles (or reuses) the plan's grammars; each call of the result serves one sequence.
@@ -163,9 +161,7 @@ class GrammarCompiler:
                 self._cache.move_to_end(key)
                 return self._cache[key]
         tokenizer = self._llg_tokenizer()
-        started = time.perf_counter()
         matcher = llguidance.LLMatcher(tokenizer, grammar, log_level=0, limits=LIMITS)
-        self.last_compile_s = time.perf_counter() - started
         if matcher.is_error():
             raise GrammarError(matcher.get_error())
         with self._lock:
