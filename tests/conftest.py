@@ -27,9 +27,11 @@ def tiny_model(tiny_path: Path) -> Iterator[LlamaModel]:
     model.close()
 
 
+# One llama.cpp thread for the tiny model: its threads synchronise by spinning, and on a 2-core CI machine a
+# second spinning thread competing with the test process or another server slows decoding tens of times over.
 @pytest.fixture(scope="session")
 def tiny_engine(tiny_model: LlamaModel) -> Iterator[Engine]:
-    engine = Engine(tiny_model, EngineConfig(n_ctx=1024, n_slots=3, n_threads=2, n_batch=256))
+    engine = Engine(tiny_model, EngineConfig(n_ctx=1024, n_slots=3, n_threads=1, n_batch=256))
     engine.start()
     yield engine
     engine.stop()
@@ -44,6 +46,6 @@ def stop_server(server: ServerProcess) -> None:
 
 @pytest.fixture(scope="session")
 def tiny_server() -> Iterator[Server]:
-    server = start_server("--model", "tiny", "--ctx", "1024", "--parallel", "2", "--threads", "2")
+    server = start_server("--model", "tiny", "--ctx", "1024", "--parallel", "2", "--threads", "1")
     yield server
     stop_server(server)
