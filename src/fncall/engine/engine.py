@@ -37,6 +37,14 @@ class EngineConfig:
                 raise ValueError(f"{name} must be at least 1")
 
 
+@dataclass(slots=True, frozen=True, kw_only=True)
+class EngineStats:
+    n_slots: int
+    running: int  # sequences holding a slot (prefilling or decoding)
+    waiting: int  # sequences queued for a slot
+    free_slots: int
+
+
 class PromptTooLong(ValueError):
     def __init__(self, n_prompt: int, n_ctx: int) -> None:
         super().__init__(
@@ -96,6 +104,16 @@ class Engine:
     @property
     def n_waiting(self) -> int:
         return len(self.scheduler.waiting)
+
+    def stats(self) -> EngineStats:
+        """A consistent snapshot of the engine's counters (for /metrics and leak checks)."""
+        with self._lock:
+            return EngineStats(
+                n_slots=self.config.n_slots,
+                running=len(self.scheduler.running),
+                waiting=len(self.scheduler.waiting),
+                free_slots=len(self.scheduler.free_slots),
+            )
 
     # -- engine thread ---------------------------------------------------------------------------
 
