@@ -43,6 +43,7 @@ class EngineStats:
     running: int  # sequences holding a slot (prefilling or decoding)
     waiting: int  # sequences queued for a slot
     free_slots: int
+    retained_tokens: int  # KV kept by free slots for prefix reuse (bounded by n_slots * n_ctx)
 
 
 class PromptTooLong(ValueError):
@@ -67,7 +68,10 @@ class Engine:
             n_batch=config.n_batch,
         )
         self.scheduler = Scheduler(
-            n_slots=config.n_slots, token_budget=config.n_batch, max_waiting=config.max_waiting
+            n_slots=config.n_slots,
+            token_budget=config.n_batch,
+            max_waiting=config.max_waiting,
+            memory=self.ctx,
         )
         self._wakeups: queue.SimpleQueue[bool] = queue.SimpleQueue()  # True = stop
         self._lock = threading.Lock()  # guards the scheduler's queue bound between submit and the thread
@@ -113,6 +117,7 @@ class Engine:
                 running=len(self.scheduler.running),
                 waiting=len(self.scheduler.waiting),
                 free_slots=len(self.scheduler.free_slots),
+                retained_tokens=self.scheduler.retained_tokens,
             )
 
     # -- engine thread ---------------------------------------------------------------------------
@@ -182,9 +187,10 @@ class Engine:
             tail = seq.stops.feed(seq.utf8.finish()) + seq.stops.finish()
             if tail:
                 seq.emit(TextDelta(tail))
-        if seq.slot >= 0:  # free the KV cells before the slot can be handed to another sequence
-            self.ctx.clear_sequence(seq.slot)
         with self._lock:
+            if reason == "error" and seq.slot >= 0:  # the cells may be half-written: keep nothing
+                self.ctx.clear_sequence(seq.slot)
+                self.scheduler.forget(seq.slot)
             self.scheduler.retire(seq, reason)
         seq.emit(Finished(reason, len(seq.prompt), len(seq.output), seq.n_reused, error))
 
