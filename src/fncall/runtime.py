@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -68,6 +69,8 @@ class Runtime:
         log.info(
             "tool format: %s (%s)", tool_format.name, "native template" if native_tools else "fallback prompt"
         )
+        grammars = GrammarCompiler(model)
+        threading.Thread(target=grammars.warm_up, name="fncall-grammar-warm-up", daemon=True).start()
         return cls(
             model=model,
             template=template,
@@ -78,7 +81,7 @@ class Runtime:
             created=int(time.time()),
             tool_format=tool_format,
             native_tools=native_tools,
-            grammars=GrammarCompiler(model),
+            grammars=grammars,
         )
 
     def close(self) -> None:
