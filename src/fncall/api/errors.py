@@ -52,6 +52,48 @@ def server_error(message: str) -> APIError:
     return APIError(message, status=500, type="server_error")
 
 
+def request_timeout(seconds: float) -> APIError:
+    return APIError(
+        f"The request did not complete within the server's limit of {seconds:g} seconds.",
+        status=504,
+        type="server_error",
+        code="request_timeout",
+    )
+
+
+def shutting_down() -> APIError:
+    return APIError(
+        "The server is shutting down; retry on another instance or shortly.",
+        status=503,
+        type="server_error",
+        code="server_shutting_down",
+        headers={"Retry-After": "1", "Connection": "close"},
+    )
+
+
+def body_too_large(limit: int) -> APIError:
+    return APIError(
+        f"The request body is larger than the server's limit of {limit} bytes.",
+        status=413,
+        code="request_too_large",
+    )
+
+
+def invalid_api_key(provided: bool) -> APIError:
+    message = (
+        "Incorrect API key provided."
+        if provided
+        else "You didn't provide an API key. Send it in an Authorization header using Bearer auth "
+        "(i.e. Authorization: Bearer YOUR_KEY)."
+    )
+    return APIError(
+        message,
+        status=401,
+        code="invalid_api_key",
+        headers={"WWW-Authenticate": 'Bearer realm="fncall"'},
+    )
+
+
 def param_path(loc: tuple[int | str, ...]) -> str:
     """pydantic's ('messages', 0, 'role') → OpenAI's 'messages[0].role'."""
     out = ""

@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+    # NaN and Infinity (Python's json accepts them) are refused: no parameter means anything with them.
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True, allow_inf_nan=False)
 
 
 class TextPart(_Strict):
@@ -23,7 +24,7 @@ class TextPart(_Strict):
 class OtherPart(_Strict):
     """Image, audio, file parts: recognised so the error can say they are unsupported."""
 
-    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True, allow_inf_nan=False)
     type: Literal["image_url", "input_audio", "file", "refusal"]
 
 
@@ -56,7 +57,7 @@ class StreamOptions(_Strict):
 
 
 class ResponseFormat(_Strict):
-    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True, allow_inf_nan=False)
     type: Literal["text", "json_object", "json_schema"]
 
 
@@ -74,7 +75,7 @@ class ChatCompletionRequest(_Strict):
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
     logit_bias: dict[str, float] | None = None
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)  # int64, as OpenAI's schema
     logprobs: bool | None = None
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
     user: str | None = None

@@ -63,7 +63,7 @@ def sampling_params(req: ChatCompletionRequest, n_vocab: int) -> SamplingParams:
             top_p=1.0 if req.top_p is None or req.top_p == 0 else req.top_p,
             top_k=req.top_k or 0,
             min_p=req.min_p or 0.0,
-            seed=req.seed,
+            seed=None if req.seed is None else req.seed % 2**64,  # numpy seeds are unsigned
             max_tokens=req.max_completion_tokens or req.max_tokens,
             stop=stop,
             presence_penalty=req.presence_penalty or 0.0,
