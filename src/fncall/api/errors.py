@@ -102,19 +102,31 @@ def param_path(loc: tuple[int | str, ...]) -> str:
     return out
 
 
+# What pydantic adds to an error's location for the members of a union (`str | list[Part] | None`):
+# these, generic types (`list[...]`), validator names (`function-...`) and model names (`TextPart`).
+_UNION_MEMBERS = frozenset({"str", "int", "float", "bool", "none"})
+
+
+def _field_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """The location without union members, which are no request field (request fields are snake_case)."""
+    return tuple(p for p in loc if not (isinstance(p, str) and _union_member(p)))
+
+
+def _union_member(part: str) -> bool:
+    return "[" in part or part.startswith("function-") or part in _UNION_MEMBERS or part[:1].isupper()
+
+
 def from_validation_error(exc: ValidationError) -> APIError:
-    first = exc.errors(include_url=False)[0]
-    if first["type"] == "json_invalid":
+    errors = exc.errors(include_url=False)
+    if errors[0]["type"] == "json_invalid":
         return APIError(
             "We could not parse the JSON body of your request. (HINT: This likely means you aren't using "
             "your HTTP library correctly. The OpenAI API expects a JSON payload.)",
             code="invalid_json",
         )
-    # Tagged unions and literal choices add their tags to the location; drop those for the param name.
-    loc = tuple(
-        p for p in first["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function-")))
-    )
-    param = param_path(loc) or None
+    # A union reports one error per member; the deepest is from the member the value nearly matched.
+    first = max(errors, key=lambda e: len(_field_loc(e["loc"])))
+    param = param_path(_field_loc(first["loc"])) or None
     detail = first["msg"]
     if first["type"] == "missing":
         return APIError(

@@ -6,7 +6,7 @@ Unknown top-level fields are ignored, as OpenAI-compatible servers do for forwar
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -28,7 +28,9 @@ class OtherPart(_Strict):
     type: Literal["image_url", "input_audio", "file", "refusal"]
 
 
-ContentPart = Annotated[TextPart | OtherPart, Field(discriminator="type")]
+# A plain union, not a tagged one: pydantic puts a tagged union's tag into error locations, where it
+# would read as a field name in the error's `param`.
+ContentPart = TextPart | OtherPart
 
 
 class FunctionCall(_Strict):
