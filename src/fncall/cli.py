@@ -99,6 +99,15 @@ def api_keys(flags: Sequence[str], key_file: Path | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(k.strip() for k in keys if k.strip()))
 
 
+def warn_if_exposed(config: ServerConfig) -> None:
+    if not config.api_keys and not config.loopback_only:
+        logging.getLogger("fncall").warning(
+            "serving on %s without API keys: anyone who can reach this interface can use the model; "
+            "set --api-key, FNCALL_API_KEYS or --api-key-file",
+            config.host,
+        )
+
+
 def _pull(spec: str) -> int:
     from fncall.models import ModelNotAvailable, resolve_model
 
@@ -122,12 +131,7 @@ def _serve(config: ServerConfig) -> int:
     logging.basicConfig(
         level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    if not config.api_keys and not config.loopback_only:
-        logging.getLogger("fncall").warning(
-            "serving on %s without API keys: anyone who can reach this interface can use the model; "
-            "set --api-key or FNCALL_API_KEYS",
-            config.host,
-        )
+    warn_if_exposed(config)
     try:
         runtime = Runtime.open(config)
     except (ModelNotAvailable, TemplateMissing) as exc:
