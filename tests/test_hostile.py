@@ -196,6 +196,9 @@ ODD_BUT_VALID = {
     "huge top_k": body(top_k=10**30),
     "NUL and emoji in content": body(messages=[{"role": "user", "content": "a\u0000b 🦜 \u202e"}]),
     "unknown fields are ignored": body(frobnicate={"deep": [1, 2, {"x": None}]}),
+    "integral floats for integers": body(max_tokens=2.0, n=1.0),
+    # Found by schemathesis: a legacy `function` result once made a 500 (it has no tool_call_id).
+    "legacy function result": body(messages=[*ASK, {"role": "function", "name": "f", "content": "1"}]),
 }
 
 

@@ -126,7 +126,8 @@ def from_validation_error(exc: ValidationError) -> APIError:
         )
     # A union reports one error per member; the deepest is from the member the value nearly matched.
     first = max(errors, key=lambda e: len(_field_loc(e["loc"])))
-    param = param_path(_field_loc(first["loc"])) or None
+    loc = _field_loc(first["loc"]) + tuple(f for f in [(first.get("ctx") or {}).get("field")] if f)
+    param = param_path(loc) or None
     detail = first["msg"]
     if first["type"] == "missing":
         return APIError(

@@ -22,28 +22,28 @@ from fncall.api.protocol import ChatCompletionRequest
 FinishReason = Literal["stop", "length", "tool_calls"]
 
 
-class FunctionCall(BaseModel):
+class ResponseFunctionCall(BaseModel):
     name: str
     arguments: str  # a JSON object, as text
 
 
-class ToolCall(BaseModel):
+class ResponseToolCall(BaseModel):
     id: str
     type: Literal["function"]
-    function: FunctionCall
+    function: ResponseFunctionCall
 
 
-class AssistantMessage(BaseModel):
+class ResponseMessage(BaseModel):
     role: Literal["assistant"]
     content: str | None  # None when only tool calls were made
     refusal: None
     annotations: list[dict[str, Any]]
-    tool_calls: list[ToolCall] = []
+    tool_calls: list[ResponseToolCall] = []
 
 
 class Choice(BaseModel):
     index: int
-    message: AssistantMessage
+    message: ResponseMessage
     logprobs: None
     finish_reason: FinishReason
 

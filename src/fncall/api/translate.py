@@ -135,7 +135,8 @@ def _generation(
 
 
 def answered_calls(messages: list[dict[str, Any]]) -> frozenset[tuple[str, str]]:
-    results = {m["tool_call_id"] for m in messages if m["role"] == "tool"}
+    # Legacy `function` results become `tool` messages without an id; they answer no call.
+    results = {m["tool_call_id"] for m in messages if m["role"] == "tool" and "tool_call_id" in m}
     return frozenset(
         (call["function"]["name"], canonical_json(call["function"]["arguments"]))  # arguments parsed already
         for m in messages
