@@ -96,6 +96,25 @@ def test_requests_still_running_after_the_shutdown_timeout_are_aborted_cleanly(
         stop_server(server)
 
 
+def test_a_second_signal_stops_waiting(no_eos: dict[str, int]) -> None:
+    server = start_server(*TINY, "--shutdown-timeout", "300")
+    try:
+        long = body(no_eos, 900, stream=True)
+        with httpx.stream("POST", server.base_url + "/chat/completions", json=long, timeout=120) as stream:
+            payloads = sse_payloads(stream.iter_lines())
+            next(payloads)
+            server.process.send_signal(signal.SIGTERM)
+            wait_until(lambda: draining(server))
+            server.process.send_signal(signal.SIGTERM)
+            started = time.monotonic()
+            with pytest.raises(httpx.HTTPError):  # the stream is cut off, not finished
+                list(payloads)
+        assert server.process.wait(timeout=60) == 0
+        assert time.monotonic() - started < 30
+    finally:
+        stop_server(server)
+
+
 @pytest.fixture(scope="module")
 def limited() -> Iterator[Server]:
     server = start_server(*TINY, "--request-timeout", "2", "--max-body-bytes", "65536")

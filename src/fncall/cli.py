@@ -123,7 +123,7 @@ def _serve(config: ServerConfig) -> int:
     import uvicorn
 
     from fncall.api.app import create_app
-    from fncall.api.shutdown import GracefulServer
+    from fncall.api.shutdown import ABORT_GRACE, GracefulServer
     from fncall.chat.template import TemplateMissing
     from fncall.models import ModelNotAvailable
     from fncall.runtime import Runtime
@@ -139,7 +139,12 @@ def _serve(config: ServerConfig) -> int:
     app = create_app(runtime, config, close_runtime=True)
     # uvicorn's access log is off: fncall.access writes one line per request, with tokens and model.
     uv_config = uvicorn.Config(
-        app, host=config.host, port=config.port, log_level=config.log_level, access_log=False
+        app,
+        host=config.host,
+        port=config.port,
+        log_level=config.log_level,
+        access_log=False,
+        timeout_graceful_shutdown=int(ABORT_GRACE),  # after the drain, or at once on a second signal
     )
     server = GracefulServer(uv_config, app.state.admission, drain_timeout=config.shutdown_timeout)
     base = f"http://{config.host}:{config.port}/v1"
