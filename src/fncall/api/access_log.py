@@ -59,8 +59,11 @@ class AccessRecord:
         return " ".join(f"{k}={_value(v)}" for k, v in fields.items() if v is not None)
 
 
+MAX_VALUE = 256  # characters of one field: a scanner's 8 KB path must not make an 8 KB log line
+
+
 def _value(value: object) -> str:
-    text = str(value)
+    text = str(value)[:MAX_VALUE]
     # Client-supplied text (model, path) is quoted so it cannot forge fields or lines.
     return text if _PLAIN.match(text) else json.dumps(text)
 

@@ -13,6 +13,7 @@ import anyio.to_thread
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from fncall.api.access_log import access_record
 from fncall.api.choices import Delta, merge
@@ -68,12 +69,24 @@ async def chat_completions(request: Request) -> Response:
     meta = Meta(f"chatcmpl-{secrets.token_urlsafe(18)}", int(time.time()), rt.model_id, rt.fingerprint)
     if req.stream:
         include_usage = bool(req.stream_options and req.stream_options.include_usage)
-        return StreamingResponse(
-            _stream(meta, generation, include_usage),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
+        return GenerationStream(_stream(meta, generation, include_usage), generation)
     return await _complete(request, meta, generation)
+
+
+class GenerationStream(StreamingResponse):
+    """SSE response that cancels its generation however it ends, even if its body never started (a
+    client gone before the first chunk), so that no sequence runs on for nobody."""
+
+    def __init__(self, content: AsyncIterator[str], generation: Generation) -> None:
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        super().__init__(content, media_type="text/event-stream", headers=headers)
+        self.generation = generation
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.generation.cancel()
 
 
 def _generation(request: Request, rt: Runtime, plan: Plan) -> Generation:
