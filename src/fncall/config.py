@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -24,6 +25,11 @@ class ServerConfig:
     chat_template: Path | None = None
     max_waiting: int = 64
     log_level: str = "info"
+    # Bearer keys for every /v1 route and /metrics; empty = open. repr=False keeps them out of logs.
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
+    max_body_bytes: int = 4 * 1024 * 1024
+    request_timeout: float = 600.0  # seconds from submission to the last token; 0 = no limit
+    shutdown_timeout: float = 30.0  # seconds running requests may take to finish after SIGTERM
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -36,7 +42,23 @@ class ServerConfig:
             raise ValueError(f"parallel must be at least 1, got {self.parallel}")
         if self.max_waiting < 1:
             raise ValueError(f"max_waiting must be at least 1, got {self.max_waiting}")
+        if self.max_body_bytes < 1024:
+            raise ValueError(f"max_body_bytes must be at least 1024, got {self.max_body_bytes}")
+        if self.request_timeout < 0 or self.shutdown_timeout < 0:
+            raise ValueError("request_timeout and shutdown_timeout must be at least 0")
+        for key in self.api_keys:
+            if not key or any(c.isspace() for c in key):
+                raise ValueError("API keys must be non-empty and contain no whitespace")
 
     @property
     def n_threads(self) -> int:
         return self.threads or default_threads()
+
+    @property
+    def loopback_only(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:  # a host name: we cannot tell, so assume it is reachable
+            return False

@@ -7,9 +7,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
@@ -38,11 +39,21 @@ class ServerProcess:
             self.process.kill()
 
 
-def start_server(*args: str, timeout: float = 600.0) -> ServerProcess:
-    """Runs `python -m fncall.cli serve ARGS` and waits until /health answers (blocks up to `timeout`)."""
+def start_server(
+    *args: str, timeout: float = 600.0, env: Mapping[str, str] | None = None, log_file: Path | None = None
+) -> ServerProcess:
+    """Runs `python -m fncall.cli serve ARGS` and waits until /health answers (blocks up to `timeout`).
+
+    `env` adds environment variables; `log_file` receives the server's stdout and stderr.
+    """
     port = free_port()
     cmd = [sys.executable, "-m", "fncall.cli", "serve", "--port", str(port), "--log-level", "warning", *args]
-    proc = subprocess.Popen(cmd, env=os.environ | {"PYTHONUNBUFFERED": "1"})
+    env = os.environ | {"PYTHONUNBUFFERED": "1"} | dict(env or {})
+    if log_file is None:
+        proc = subprocess.Popen(cmd, env=env)
+    else:
+        with open(log_file, "wb") as out:  # the child keeps its own copy of the descriptor
+            proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
     root = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

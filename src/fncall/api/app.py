@@ -1,4 +1,8 @@
-"""The ASGI application: routes under `/v1` and `/v1/openai` (the path hosted providers use)."""
+"""The ASGI application: routes under `/v1` and `/v1/openai` (the path hosted providers use).
+
+Middleware, outermost first, in the order a request meets them: access log and request metrics (so
+refused requests are logged too), API keys, admission (503 while shutting down), the body size limit.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,20 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from fncall.api.access_log import AccessLog
+from fncall.api.auth import ApiKeys, RequireApiKey
 from fncall.api.completions import chat_completions
 from fncall.api.errors import APIError, error_response, model_not_found, server_error
+from fncall.api.limits import BodyLimit
+from fncall.api.metrics import Metrics, metrics_endpoint
+from fncall.api.openapi import docs_endpoint, openapi_endpoint
+from fncall.api.shutdown import Admission, AdmissionGate
+from fncall.config import ServerConfig
 from fncall.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -40,10 +52,15 @@ async def get_model(request: Request) -> Response:
 
 async def health(request: Request) -> Response:
     rt: Runtime = request.app.state.runtime
-    engine = rt.engine
-    return JSONResponse(
-        {"status": "ok", "model": rt.model_id, "running": engine.n_running, "waiting": engine.n_waiting}
-    )
+    draining = request.app.state.admission.draining
+    stats = rt.engine.stats()
+    body = {
+        "status": "draining" if draining else "ok",
+        "model": rt.model_id,
+        "running": stats.running,
+        "waiting": stats.waiting,
+    }
+    return JSONResponse(body, status_code=503 if draining else 200)
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
@@ -65,8 +82,17 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return error_response(server_error("The server had an error while processing your request."))
 
 
-def create_app(runtime: Runtime, *, close_runtime: bool = False) -> Starlette:
-    routes = [Route("/health", health, methods=["GET"])]
+def create_app(
+    runtime: Runtime, config: ServerConfig | None = None, *, close_runtime: bool = False
+) -> Starlette:
+    """One app per runtime; each has its own metrics registry, so tests can build several."""
+    config = config or ServerConfig()
+    routes = [
+        Route("/health", health, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+        Route("/openapi.json", openapi_endpoint, methods=["GET"]),
+        Route("/docs", docs_endpoint, methods=["GET"]),
+    ]
     for prefix in PREFIXES:
         routes += [
             Route(f"{prefix}/chat/completions", chat_completions, methods=["POST"]),
@@ -80,10 +106,22 @@ def create_app(runtime: Runtime, *, close_runtime: bool = False) -> Starlette:
         if close_runtime:
             runtime.close()
 
+    metrics = Metrics(runtime.engine.stats)
+    runtime.grammars.on_compile = metrics.grammar_compile.observe
+    admission = Admission()
     app = Starlette(
         routes=routes,
+        middleware=[
+            Middleware(AccessLog, metrics=metrics),
+            Middleware(RequireApiKey, keys=ApiKeys(config.api_keys)),
+            Middleware(AdmissionGate, admission=admission),
+            Middleware(BodyLimit, max_bytes=config.max_body_bytes),
+        ],
         exception_handlers={APIError: _api_error, HTTPException: _http_error, Exception: _unexpected},
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.state.config = config
+    app.state.metrics = metrics
+    app.state.admission = admission
     return app

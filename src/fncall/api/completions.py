@@ -13,13 +13,18 @@ import anyio.to_thread
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
+from fncall.api.access_log import access_record
 from fncall.api.choices import Delta, merge
 from fncall.api.errors import APIError, from_validation_error, model_not_found, server_error
-from fncall.api.generation import Done, Generation
+from fncall.api.generation import CompletionStats, Done, Generation
+from fncall.api.metrics import Metrics
 from fncall.api.protocol import ChatCompletionRequest
+from fncall.api.shutdown import Admission
 from fncall.api.sse import DONE, sse_event
-from fncall.api.translate import generation_plan
+from fncall.api.translate import Plan, generation_plan
+from fncall.config import ServerConfig
 from fncall.runtime import Runtime
 
 
@@ -53,20 +58,51 @@ async def parse_request(request: Request) -> ChatCompletionRequest:
 async def chat_completions(request: Request) -> Response:
     rt: Runtime = request.app.state.runtime
     req = await parse_request(request)
+    record = access_record(request)
+    if record is not None:
+        record.model = req.model
     if req.model not in rt.names:
         raise model_not_found(req.model)
     plan = await anyio.to_thread.run_sync(generation_plan, rt, req)
-    generation = Generation(rt, plan)
+    generation = _generation(request, rt, plan)
     generation.start()
     meta = Meta(f"chatcmpl-{secrets.token_urlsafe(18)}", int(time.time()), rt.model_id, rt.fingerprint)
     if req.stream:
         include_usage = bool(req.stream_options and req.stream_options.include_usage)
-        return StreamingResponse(
-            _stream(meta, generation, include_usage),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
+        return GenerationStream(_stream(meta, generation, include_usage), generation)
     return await _complete(request, meta, generation)
+
+
+class GenerationStream(StreamingResponse):
+    """SSE response that cancels its generation however it ends, even if its body never started (a
+    client gone before the first chunk), so that no sequence runs on for nobody."""
+
+    def __init__(self, content: AsyncIterator[str], generation: Generation) -> None:
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        super().__init__(content, media_type="text/event-stream", headers=headers)
+        self.generation = generation
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.generation.cancel()
+
+
+def _generation(request: Request, rt: Runtime, plan: Plan) -> Generation:
+    config: ServerConfig = request.app.state.config
+    metrics: Metrics = request.app.state.metrics
+    record = access_record(request)
+
+    def on_end(stats: CompletionStats) -> None:
+        metrics.observe_completion(stats)
+        if record is not None:
+            record.completed(stats)
+
+    generation = Generation(rt, plan, timeout=config.request_timeout or None, on_end=on_end)
+    admission: Admission = request.app.state.admission
+    admission.track(generation)
+    return generation
 
 
 async def _complete(request: Request, meta: Meta, generation: Generation) -> Response:
@@ -106,6 +142,9 @@ async def _stream(meta: Meta, generation: Generation, include_usage: bool) -> As
     try:
         yield chunk({"role": "assistant", "content": "", "refusal": None})
         async for item in _guarded(generation):
+            if isinstance(item, APIError):
+                yield sse_event(item.body())
+                return
             if not isinstance(item, Done):
                 yield chunk(item)
             elif item.error is not None:
@@ -122,10 +161,11 @@ async def _stream(meta: Meta, generation: Generation, include_usage: bool) -> As
         generation.cancel()
 
 
-async def _guarded(generation: Generation) -> AsyncIterator[Delta | Done]:
-    """Deltas, with a mid-stream client-facing error (a retry refused by a full queue) as a final Done."""
+async def _guarded(generation: Generation) -> AsyncIterator[Delta | Done | APIError]:
+    """Deltas, with a mid-stream client-facing error (timeout, shutdown, a retry refused by a full
+    queue) as the last item: the stream ends with it as an error event."""
     try:
         async for item in generation.deltas():
             yield item
     except APIError as exc:
-        yield Done("error", {}, exc.message)
+        yield exc

@@ -52,6 +52,48 @@ def server_error(message: str) -> APIError:
     return APIError(message, status=500, type="server_error")
 
 
+def request_timeout(seconds: float) -> APIError:
+    return APIError(
+        f"The request did not complete within the server's limit of {seconds:g} seconds.",
+        status=504,
+        type="server_error",
+        code="request_timeout",
+    )
+
+
+def shutting_down() -> APIError:
+    return APIError(
+        "The server is shutting down; retry on another instance or shortly.",
+        status=503,
+        type="server_error",
+        code="server_shutting_down",
+        headers={"Retry-After": "1", "Connection": "close"},
+    )
+
+
+def body_too_large(limit: int) -> APIError:
+    return APIError(
+        f"The request body is larger than the server's limit of {limit} bytes.",
+        status=413,
+        code="request_too_large",
+    )
+
+
+def invalid_api_key(provided: bool) -> APIError:
+    message = (
+        "Incorrect API key provided."
+        if provided
+        else "You didn't provide an API key. Send it in an Authorization header using Bearer auth "
+        "(i.e. Authorization: Bearer YOUR_KEY)."
+    )
+    return APIError(
+        message,
+        status=401,
+        code="invalid_api_key",
+        headers={"WWW-Authenticate": 'Bearer realm="fncall"'},
+    )
+
+
 def param_path(loc: tuple[int | str, ...]) -> str:
     """pydantic's ('messages', 0, 'role') → OpenAI's 'messages[0].role'."""
     out = ""
@@ -60,18 +102,31 @@ def param_path(loc: tuple[int | str, ...]) -> str:
     return out
 
 
+# What pydantic adds to an error's location for the members of a union (`str | list[Part] | None`):
+# these, generic types (`list[...]`), validator names (`function-...`) and model names (`TextPart`).
+_UNION_MEMBERS = frozenset({"str", "int", "float", "bool", "none"})
+
+
+def _field_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """The location without union members, which are no request field (request fields are snake_case)."""
+    return tuple(p for p in loc if not (isinstance(p, str) and _union_member(p)))
+
+
+def _union_member(part: str) -> bool:
+    return "[" in part or part.startswith("function-") or part in _UNION_MEMBERS or part[:1].isupper()
+
+
 def from_validation_error(exc: ValidationError) -> APIError:
-    first = exc.errors(include_url=False)[0]
-    if first["type"] == "json_invalid":
+    errors = exc.errors(include_url=False)
+    if errors[0]["type"] == "json_invalid":
         return APIError(
             "We could not parse the JSON body of your request. (HINT: This likely means you aren't using "
             "your HTTP library correctly. The OpenAI API expects a JSON payload.)",
             code="invalid_json",
         )
-    # Tagged unions and literal choices add their tags to the location; drop those for the param name.
-    loc = tuple(
-        p for p in first["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function-")))
-    )
+    # A union reports one error per member; the deepest is from the member the value nearly matched.
+    first = max(errors, key=lambda e: len(_field_loc(e["loc"])))
+    loc = _field_loc(first["loc"]) + tuple(f for f in [(first.get("ctx") or {}).get("field")] if f)
     param = param_path(loc) or None
     detail = first["msg"]
     if first["type"] == "missing":

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from fncall.api.choices import ChoiceBuilder, Delta
-from fncall.api.errors import APIError
+from fncall.api.errors import APIError, request_timeout
 from fncall.api.translate import Plan
 from fncall.engine.engine import PromptTooLong
 from fncall.engine.scheduler import QueueFull
@@ -33,9 +34,11 @@ class EventBridge:
         with contextlib.suppress(RuntimeError):  # loop already closed at shutdown: nobody is listening
             self._loop.call_soon_threadsafe(self._queue.put_nowait, event)
 
-    async def events(self) -> AsyncIterator[Event]:
+    async def events(self, deadline: float | None) -> AsyncIterator[Event]:
+        """Events until Finished; asyncio.TimeoutError once `deadline` (monotonic) has passed."""
         while True:
-            event = await self._queue.get()
+            timeout = None if deadline is None else deadline - time.monotonic()
+            event = await asyncio.wait_for(self._queue.get(), timeout)
             yield event
             if isinstance(event, Finished):
                 return
@@ -46,6 +49,20 @@ class Done:
     finish_reason: str
     usage: dict[str, Any]
     error: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class CompletionStats:
+    """How one completion went, reported once when it ends (for metrics and the access log)."""
+
+    # An OpenAI finish_reason, "cancelled" (client gone), "error", or the code of the APIError that ended it.
+    outcome: str
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    tool_calls: int
+    time_to_first_token: float | None  # seconds from submission to the first text
+    time_per_token: float | None  # mean seconds between later tokens
 
 
 def usage(done: Finished, extra_completion: int = 0) -> dict[str, Any]:
@@ -60,16 +77,34 @@ def usage(done: Finished, extra_completion: int = 0) -> dict[str, Any]:
 
 
 class Generation:
-    """One completion. `start` raises client-facing errors before any response byte is sent."""
+    """One completion. `start` raises client-facing errors before any response byte is sent.
 
-    def __init__(self, rt: Runtime, plan: Plan) -> None:
+    `deltas` raises an APIError when the completion is cut short: past `timeout` seconds (504), or
+    aborted by the server (`abort`, at shutdown). `on_end` gets its CompletionStats once, however it ends.
+    """
+
+    def __init__(
+        self,
+        rt: Runtime,
+        plan: Plan,
+        *,
+        timeout: float | None = None,
+        on_end: Callable[[CompletionStats], None] | None = None,
+    ) -> None:
         self._rt = rt
         self._plan = plan
+        self._timeout = timeout
+        self._on_end = on_end
         self._seq: Sequence | None = None
         self._bridge: EventBridge | None = None
         self._discarded_tokens = 0
+        self._aborted: APIError | None = None
+        self._started = self._first_text = self._last_text = 0.0
+        self._finished: Finished | None = None
+        self._calls = 0
 
     def start(self) -> None:
+        self._started = time.monotonic()
         self._submit(self._plan)
 
     def cancel(self) -> None:
@@ -77,26 +112,80 @@ class Generation:
         if self._seq is not None:
             self._seq.cancel()
 
+    def abort(self, error: APIError) -> None:
+        """Ends the completion early; its consumer gets `error` raised from `deltas`."""
+        self._aborted = error
+        self.cancel()
+
     async def deltas(self) -> AsyncIterator[Delta | Done]:
+        outcome = "cancelled"  # what a consumer that stops listening leaves behind
+        try:
+            async for item in self._attempts():
+                if isinstance(item, Done):
+                    outcome = "error" if item.error else item.finish_reason
+                yield item
+        except APIError as exc:
+            outcome = exc.code or exc.type
+            raise
+        finally:
+            self._report(outcome)
+
+    async def _attempts(self) -> AsyncIterator[Delta | Done]:
         plan = self._plan
+        deadline = self._started + self._timeout if self._timeout else None
         while True:
             if self._bridge is None or self._seq is None:
                 raise RuntimeError("Generation.start() must run before deltas()")
             builder = ChoiceBuilder(plan.tools, self._rt.tool_format.syntax, plan.answered)
-            async for event in self._bridge.events():
-                out = builder.feed(event.text) if isinstance(event, TextDelta) else builder.finish()
-                if builder.repeated and plan.retry is not None:
-                    self._seq.cancel()
-                    self._discarded_tokens += len(self._seq.output)
-                    plan = plan.retry
-                    self._submit(plan)
-                    break
-                for delta in out:
-                    yield delta
-                if isinstance(event, Finished):
-                    reason = builder.finish_reason(event.reason)
-                    yield Done(reason, usage(event, self._discarded_tokens), event.error)
-                    return
+            try:
+                async for event in self._bridge.events(deadline):
+                    if self._aborted is not None:
+                        raise self._aborted
+                    out = builder.feed(event.text) if isinstance(event, TextDelta) else builder.finish()
+                    self._timestamp(event)
+                    if builder.repeated and plan.retry is not None:
+                        self._seq.cancel()
+                        self._discarded_tokens += len(self._seq.output)
+                        plan = plan.retry
+                        self._submit(plan)
+                        break
+                    for delta in out:
+                        yield delta
+                    if isinstance(event, Finished):
+                        self._calls = builder.n_calls
+                        reason = builder.finish_reason(event.reason)
+                        yield Done(reason, usage(event, self._discarded_tokens), event.error)
+                        return
+            except asyncio.TimeoutError:
+                self.cancel()
+                raise request_timeout(self._timeout or 0) from None
+
+    def _timestamp(self, event: Event) -> None:
+        if isinstance(event, Finished):
+            self._finished = event
+        elif event.text:
+            self._last_text = time.monotonic()
+            self._first_text = self._first_text or self._last_text
+
+    def _report(self, outcome: str) -> None:
+        if self._on_end is None:
+            return
+        done, on_end, self._on_end = self._finished, self._on_end, None
+        completion = (done.completion_tokens if done else 0) + self._discarded_tokens
+        per_token = None
+        if self._first_text and completion > 1:
+            per_token = (self._last_text - self._first_text) / (completion - 1)
+        on_end(
+            CompletionStats(
+                outcome=outcome,
+                prompt_tokens=done.prompt_tokens if done else 0,
+                completion_tokens=completion,
+                cached_tokens=done.cached_tokens if done else 0,
+                tool_calls=self._calls,
+                time_to_first_token=self._first_text - self._started if self._first_text else None,
+                time_per_token=per_token,
+            )
+        )
 
     def _submit(self, plan: Plan) -> None:
         self._bridge = EventBridge()

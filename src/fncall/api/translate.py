@@ -21,6 +21,8 @@ from fncall.tools.constraint import GrammarError
 from fncall.tools.render import prompt_inputs
 from fncall.tools.spec import ToolRequest, parse_tool_request
 
+MIN_TEMPERATURE = 1e-4
+
 
 @dataclass(slots=True, frozen=True)
 class Plan:
@@ -59,11 +61,11 @@ def sampling_params(req: ChatCompletionRequest, n_vocab: int) -> SamplingParams:
         raise APIError("'stop' takes at most 4 non-empty strings.", param="stop", code="invalid_value")
     try:
         return SamplingParams(
-            temperature=1.0 if req.temperature is None else req.temperature,
+            temperature=_temperature(req.temperature),
             top_p=1.0 if req.top_p is None or req.top_p == 0 else req.top_p,
             top_k=req.top_k or 0,
             min_p=req.min_p or 0.0,
-            seed=req.seed,
+            seed=None if req.seed is None else req.seed % 2**64,  # numpy seeds are unsigned
             max_tokens=req.max_completion_tokens or req.max_tokens,
             stop=stop,
             presence_penalty=req.presence_penalty or 0.0,
@@ -72,6 +74,13 @@ def sampling_params(req: ChatCompletionRequest, n_vocab: int) -> SamplingParams:
         )
     except ValueError as exc:
         raise APIError(str(exc), code="invalid_value") from exc
+
+
+def _temperature(value: float | None) -> float:
+    if value is None:
+        return 1.0
+    # Below this, sampling is greedy in all but name, and dividing logits by it overflows to NaN.
+    return 0.0 if value < MIN_TEMPERATURE else value
 
 
 def _logit_bias(req: ChatCompletionRequest, n_vocab: int) -> dict[int, float]:
@@ -126,7 +135,8 @@ def _generation(
 
 
 def answered_calls(messages: list[dict[str, Any]]) -> frozenset[tuple[str, str]]:
-    results = {m["tool_call_id"] for m in messages if m["role"] == "tool"}
+    # Legacy `function` results become `tool` messages without an id; they answer no call.
+    results = {m["tool_call_id"] for m in messages if m["role"] == "tool" and "tool_call_id" in m}
     return frozenset(
         (call["function"]["name"], canonical_json(call["function"]["arguments"]))  # arguments parsed already
         for m in messages

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -122,6 +123,7 @@ class GrammarCompiler:
 
     def __init__(self, model: LlamaModel) -> None:
         self._model = model
+        self.on_compile: Callable[[float], None] | None = None  # observer of compile seconds (metrics)
         self._lock = threading.Lock()
         self._tokenizer: llguidance.LLTokenizer | None = None
         self._cache: OrderedDict[str, llguidance.LLMatcher] = OrderedDict()
@@ -167,7 +169,10 @@ class GrammarCompiler:
                 self._cache.move_to_end(key)
                 return self._cache[key]
         tokenizer = self._llg_tokenizer()
+        started = time.perf_counter()
         matcher = llguidance.LLMatcher(tokenizer, grammar, log_level=0, limits=LIMITS)
+        if self.on_compile is not None:
+            self.on_compile(time.perf_counter() - started)
         if matcher.is_error():
             raise GrammarError(matcher.get_error())
         with self._lock:

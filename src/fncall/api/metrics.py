@@ -1,0 +1,127 @@
+"""`GET /metrics`: Prometheus counters, gauges and histograms of one app, in their own registry.
+
+The engine gauges are read from `Engine.stats()` at scrape time, so they can never drift from the
+engine's own counters; everything else is counted as requests and completions end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from starlette.requests import Request
+from starlette.responses import Response
+
+from fncall.api.generation import CompletionStats
+from fncall.engine.engine import EngineStats
+
+# Latency buckets from a fast token on a small model to a long completion on a big one.
+_LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+_TOKEN = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5)
+_ROUTES = ("/v1/chat/completions", "/v1/models", "/health", "/metrics", "/openapi.json", "/docs")
+
+
+def route_label(path: str) -> str:
+    """A bounded label: the route template, `/v1/openai` folded into `/v1`, anything else 'other'."""
+    if path.startswith("/v1/openai/"):
+        path = "/v1/" + path.removeprefix("/v1/openai/")
+    if path.startswith("/v1/models/"):
+        return "/v1/models/{model}"
+    return path if path in _ROUTES else "other"
+
+
+class EngineCollector(Collector):
+    """Slot and queue gauges, from one locked snapshot of the engine per scrape."""
+
+    def __init__(self, stats: Callable[[], EngineStats]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        s = self._stats()
+        for name, text, value in (
+            ("fncall_requests_waiting", "Requests queued for an engine slot.", s.waiting),
+            ("fncall_requests_running", "Sequences holding an engine slot (prefill or decode).", s.running),
+            ("fncall_slots_free", "Engine slots free for a new sequence.", s.free_slots),
+            ("fncall_slots", "Engine slots (--parallel).", s.n_slots),
+        ):
+            yield GaugeMetricFamily(name, text, value=value)
+
+
+class Metrics:
+    def __init__(self, engine_stats: Callable[[], EngineStats]) -> None:
+        # Process-wide: drops the `*_created` timestamp series, which nobody graphs.
+        disable_created_metrics()  # type: ignore[no-untyped-call]
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "fncall_http_requests",
+            "HTTP requests by route, method and status.",
+            ["route", "method", "status"],
+            registry=r,
+        )
+        self.request_seconds = Histogram(
+            "fncall_http_request_duration_seconds",
+            "HTTP request latency, to the last byte.",
+            ["route"],
+            buckets=_LATENCY,
+            registry=r,
+        )
+        self.prompt_tokens = Counter("fncall_prompt_tokens", "Prompt tokens of completions.", registry=r)
+        self.completion_tokens = Counter(
+            "fncall_completion_tokens", "Generated tokens of completions.", registry=r
+        )
+        self.cached_tokens = Counter(
+            "fncall_cached_prompt_tokens", "Prompt tokens reused from the KV cache.", registry=r
+        )
+        self.time_to_first_token = Histogram(
+            "fncall_time_to_first_token_seconds",
+            "From submission (queueing included) to the first text.",
+            buckets=_LATENCY,
+            registry=r,
+        )
+        self.time_per_token = Histogram(
+            "fncall_time_per_output_token_seconds",
+            "Mean time between generated tokens, per completion.",
+            buckets=_TOKEN,
+            registry=r,
+        )
+        self.grammar_compile = Histogram(
+            "fncall_grammar_compile_seconds",
+            "Compiling one tool grammar (cache misses only).",
+            buckets=_LATENCY,
+            registry=r,
+        )
+        self.tool_calls = Counter("fncall_tool_calls", "Tool calls emitted.", registry=r)
+        self.finishes = Counter(
+            "fncall_completions",
+            "Completions by how they ended: finish_reason, 'cancelled' (client "
+            "gone), 'error', 'request_timeout', 'server_shutting_down'.",
+            ["finish_reason"],
+            registry=r,
+        )
+        r.register(EngineCollector(engine_stats))
+
+    def observe_request(self, path: str, method: str, status: int, seconds: float) -> None:
+        route = route_label(path)
+        self.requests.labels(route, method, str(status)).inc()
+        self.request_seconds.labels(route).observe(seconds)
+
+    def observe_completion(self, stats: CompletionStats) -> None:
+        self.prompt_tokens.inc(stats.prompt_tokens)
+        self.completion_tokens.inc(stats.completion_tokens)
+        self.cached_tokens.inc(stats.cached_tokens)
+        self.tool_calls.inc(stats.tool_calls)
+        self.finishes.labels(stats.outcome).inc()
+        if stats.time_to_first_token is not None:
+            self.time_to_first_token.observe(stats.time_to_first_token)
+        if stats.time_per_token is not None:
+            self.time_per_token.observe(stats.time_per_token)
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    metrics: Metrics = request.app.state.metrics
+    encode, content_type = choose_encoder(request.headers.get("accept", ""))
+    return Response(encode(metrics.registry), media_type=content_type)

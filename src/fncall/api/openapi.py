@@ -1,0 +1,230 @@
+"""Our own OpenAPI 3.1 document (`GET /openapi.json`) and its interactive page (`GET /docs`).
+
+Request bodies are described by the very pydantic models that parse them (`protocol.py`); responses by
+the documentation-only models below, which say what we send (a subset of OpenAI's schema: the tests
+check every body against both). The page is Swagger UI, loaded from a CDN as FastAPI does.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from fncall import __version__
+from fncall.api.protocol import ChatCompletionRequest
+
+FinishReason = Literal["stop", "length", "tool_calls"]
+
+
+class ResponseFunctionCall(BaseModel):
+    name: str
+    arguments: str  # a JSON object, as text
+
+
+class ResponseToolCall(BaseModel):
+    id: str
+    type: Literal["function"]
+    function: ResponseFunctionCall
+
+
+class ResponseMessage(BaseModel):
+    role: Literal["assistant"]
+    content: str | None  # None when only tool calls were made
+    refusal: None
+    annotations: list[dict[str, Any]]
+    tool_calls: list[ResponseToolCall] = []
+
+
+class Choice(BaseModel):
+    index: int
+    message: ResponseMessage
+    logprobs: None
+    finish_reason: FinishReason
+
+
+class PromptTokensDetails(BaseModel):
+    cached_tokens: int
+
+
+class CompletionTokensDetails(BaseModel):
+    reasoning_tokens: int
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    prompt_tokens_details: PromptTokensDetails
+    completion_tokens_details: CompletionTokensDetails
+
+
+class ChatCompletion(BaseModel):
+    id: str
+    object: Literal["chat.completion"]
+    created: int
+    model: str
+    system_fingerprint: str
+    choices: list[Choice]
+    usage: Usage
+
+
+class Model(BaseModel):
+    id: str
+    object: Literal["model"]
+    created: int
+    owned_by: str
+
+
+class ModelList(BaseModel):
+    object: Literal["list"]
+    data: list[Model]
+
+
+class Error(BaseModel):
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class ErrorResponse(BaseModel):
+    error: Error
+
+
+_ERRORS = {
+    "400": "Invalid request: the error's `param` names the field",
+    "401": "Missing or wrong API key (only when the server has keys)",
+    "404": "Unknown model or route",
+    "413": "Body larger than --max-body-bytes",
+    "429": "Queue full; retry after `Retry-After` seconds",
+    "500": "Server error",
+    "503": "Shutting down",
+    "504": "Took longer than --request-timeout",
+}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(name: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref(name)}}}
+
+
+def _errors(*statuses: str) -> dict[str, Any]:
+    return {status: _json("ErrorResponse", _ERRORS[status]) for status in statuses}
+
+
+def _paths(secured: bool) -> dict[str, Any]:
+    security: dict[str, Any] = {"security": [{"bearerAuth": []}]} if secured else {}
+    completion = _json("ChatCompletion", "The completion (JSON), or with `stream: true` its chunks (SSE)")
+    completion["content"]["text/event-stream"] = {"schema": {"type": "string"}}
+    return {
+        "/v1/chat/completions": {
+            "post": {
+                "operationId": "createChatCompletion",
+                "summary": "Create a chat completion (with tools and streaming)",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("ChatCompletionRequest")}},
+                },
+                "responses": {"200": completion, **_errors("400", "401", "404", "413", "429", "503", "504")},
+                **security,
+            }
+        },
+        "/v1/models": {
+            "get": {
+                "operationId": "listModels",
+                "summary": "List the served model",
+                "responses": {"200": _json("ModelList", "The served model"), **_errors("401", "503")},
+                **security,
+            }
+        },
+        "/v1/models/{model}": {
+            "get": {
+                "operationId": "retrieveModel",
+                "summary": "Retrieve the served model by its id or alias",
+                "parameters": [
+                    {"name": "model", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {"200": _json("Model", "The model"), **_errors("401", "404", "503")},
+                **security,
+            }
+        },
+        "/health": {
+            "get": {
+                "operationId": "health",
+                "summary": "Liveness and load (503 while shutting down); never needs a key",
+                "responses": {"200": {"description": "Serving"}, "503": {"description": "Draining"}},
+            }
+        },
+        "/metrics": {
+            "get": {
+                "operationId": "metrics",
+                "summary": "Prometheus metrics (text exposition format)",
+                "responses": {"200": {"description": "Metrics", "content": {"text/plain": {}}}},
+                **security,
+            }
+        },
+    }
+
+
+@lru_cache(maxsize=2)
+def openapi_document(secured: bool) -> str:
+    """The document as JSON text; built once per variant (pydantic schema generation takes ~50 ms)."""
+    models: list[type[BaseModel]] = [ChatCompletionRequest, ChatCompletion, ModelList, Model, ErrorResponse]
+    _, top = models_json_schema(
+        [(m, "validation" if m is ChatCompletionRequest else "serialization") for m in models],
+        ref_template="#/components/schemas/{model}",
+    )
+    doc = {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "fncall",
+            "version": __version__,
+            "description": "OpenAI-compatible chat completions with function calling. Every `/v1` route "
+            "is also served under `/v1/openai`. Errors have OpenAI's shape.",
+        },
+        "paths": _paths(secured),
+        "components": {
+            "schemas": top["$defs"],
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+    return json.dumps(doc)
+
+
+async def openapi_endpoint(request: Request) -> Response:
+    secured = bool(request.app.state.config.api_keys)
+    return Response(openapi_document(secured), media_type="application/json")
+
+
+_SWAGGER_UI = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5"
+_DOCS_PAGE = f"""<!doctype html>
+<html>
+<head>
+<meta charset="utf-8">
+<title>fncall API</title>
+<link rel="stylesheet" href="{_SWAGGER_UI}/swagger-ui.css">
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="{_SWAGGER_UI}/swagger-ui-bundle.js"></script>
+<script>
+SwaggerUIBundle({{
+  url: "./openapi.json", dom_id: "#swagger-ui", deepLinking: true, persistAuthorization: true
+}});
+</script>
+</body>
+</html>
+"""
+
+
+async def docs_endpoint(request: Request) -> Response:
+    return HTMLResponse(_DOCS_PAGE)

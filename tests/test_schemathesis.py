@@ -1,0 +1,93 @@
+"""Property-based fuzzing of our published OpenAPI document (`/openapi.json`) with schemathesis, against
+the real server on the tiny model: no 5xx, every status, content type and body as documented, and every
+JSON body also valid against OpenAI's own schema.
+
+The document is narrowed for the run, not for the server: `model` is the served one (else nearly every
+case stops at a 404) and `max_tokens` is small and always sent (else a case could generate a thousand
+tokens); examples are bounded and derandomized so the run fits in CI.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis import Case, GenerationMode
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
+from schemathesis.schemas import BaseSchema
+
+from tests.conftest import Server
+from tests.openapi_contract import validate
+
+# (operation, generation mode, examples): about a minute in all on the tiny model.
+RUNS = [
+    ("POST /v1/chat/completions", GenerationMode.POSITIVE, 100),
+    ("POST /v1/chat/completions", GenerationMode.NEGATIVE, 80),
+    ("GET /v1/models", GenerationMode.POSITIVE, 5),
+    ("GET /v1/models/{model}", GenerationMode.POSITIVE, 20),
+]
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+OPENAI_COMPONENT = {
+    "createChatCompletion": "CreateChatCompletionResponse",
+    "listModels": "ListModelsResponse",
+    "retrieveModel": "Model",
+}
+
+
+def narrowed(doc: dict[str, Any], model_id: str) -> dict[str, Any]:
+    request = doc["components"]["schemas"]["ChatCompletionRequest"]
+    props = request["properties"]
+    props["model"] = {"enum": [model_id, "tiny"]}
+    props["max_tokens"] = {"type": "integer", "minimum": 1, "maximum": 4}
+    props.pop("max_completion_tokens")
+    request["required"] = [*request["required"], "max_tokens"]
+    return doc
+
+
+@pytest.fixture(scope="module")
+def published(tiny_server: Server) -> BaseSchema:
+    doc = httpx.get(tiny_server.root + "/openapi.json").json()
+    return schemathesis.openapi.from_dict(narrowed(doc, tiny_server.model_id))
+
+
+@pytest.mark.parametrize(("label", "mode", "examples"), RUNS, ids=[f"{r[0]} {r[1].value}" for r in RUNS])
+def test_published_api_holds_under_fuzzing(
+    published: BaseSchema, tiny_server: Server, label: str, mode: GenerationMode, examples: int
+) -> None:
+    operation = published.find_operation_by_label(label)
+    assert operation is not None, label
+    component = OPENAI_COMPONENT[operation.definition.raw["operationId"]]
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(max_examples=examples, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    def check(case: Case) -> None:
+        response = case.call(base_url=tiny_server.root, timeout=120)
+        case.validate_response(response, checks=CHECKS)
+        media_type = response.headers.get("content-type", [""])[0]
+        if media_type.startswith("application/json"):
+            body = json.loads(response.content)
+            validate(component if response.status_code == 200 else "ErrorResponse", body)
+        elif media_type.startswith("text/event-stream"):
+            check_stream(response.content.decode())
+
+    check()
+
+
+def check_stream(text: str) -> None:
+    """An SSE body: chunks valid against OpenAI's schema, then [DONE] (or an error event, then the end)."""
+    events = [line.removeprefix("data: ") for line in text.split("\n\n") if line.startswith("data: ")]
+    assert events, text
+    *chunks, last = events
+    for chunk in chunks:
+        validate("CreateChatCompletionStreamResponse", json.loads(chunk))
+    if last != "[DONE]":
+        validate("ErrorResponse", json.loads(last))
