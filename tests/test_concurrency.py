@@ -136,6 +136,8 @@ def test_32_concurrent_requests_on_4_slots_end_well_and_leak_nothing(
         time.sleep(0.1)
     assert idle == (0, 0, SLOTS)
     assert found["fncall_slots[]"] == SLOTS
+    # KV cells: all that is left is what idle slots keep as reusable prefixes, per llama.cpp's own count
+    assert found["fncall_kv_cache_tokens[]"] == found["fncall_prefix_cache_tokens[]"] > 0
     assert found["fncall_completions_total[('finish_reason', 'cancelled')]"] == N_REQUESTS // 4
     ended = sum(v for k, v in found.items() if k.startswith("fncall_completions_total"))
     assert ended == N_REQUESTS

@@ -62,7 +62,7 @@ def test_route_labels_are_bounded(path: str, label: str) -> None:
 
 
 def test_each_app_has_its_own_registry() -> None:
-    stats = EngineStats(n_slots=4, running=1, waiting=2, free_slots=3)
+    stats = EngineStats(n_slots=4, running=1, waiting=2, free_slots=3, retained_tokens=5, kv_tokens=9)
     first, second = Metrics(lambda: stats), Metrics(lambda: stats)  # no duplicate-registration error
     first.observe_request("/v1/models", "GET", 200, 0.01)
     first.observe_completion(CompletionStats("tool_calls", 10, 5, 2, 1, 0.5, 0.02))

@@ -46,6 +46,8 @@ class EngineCollector(Collector):
             ("fncall_requests_running", "Sequences holding an engine slot (prefill or decode).", s.running),
             ("fncall_slots_free", "Engine slots free for a new sequence.", s.free_slots),
             ("fncall_slots", "Engine slots (--parallel).", s.n_slots),
+            ("fncall_prefix_cache_tokens", "Tokens idle slots keep for prefix reuse.", s.retained_tokens),
+            ("fncall_kv_cache_tokens", "Tokens held in the KV cache over all slots.", s.kv_tokens),
         ):
             yield GaugeMetricFamily(name, text, value=value)
 

@@ -47,6 +47,7 @@ class EngineStats:
     waiting: int  # sequences queued for a slot
     free_slots: int
     retained_tokens: int  # KV kept by free slots for prefix reuse (bounded by n_slots * n_ctx)
+    kv_tokens: int  # positions llama.cpp's cache holds over all slots, after the last engine step
 
 
 class PromptTooLong(ValueError):
@@ -81,6 +82,7 @@ class Engine:
         self._thread = threading.Thread(target=self._run, name="fncall-engine", daemon=True)
         # Grammar masks depend only on tokens already accepted, so they are computed while the batch
         # decodes (llguidance and llama_decode both release the GIL) instead of after it.
+        self._kv_tokens = 0
         self._masks = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fncall-mask")
 
     # -- public, thread-safe ----------------------------------------------------------------------
@@ -125,6 +127,7 @@ class Engine:
                 waiting=len(self.scheduler.waiting),
                 free_slots=len(self.scheduler.free_slots),
                 retained_tokens=self.scheduler.retained_tokens,
+                kv_tokens=self._kv_tokens,
             )
 
     # -- engine thread ---------------------------------------------------------------------------
@@ -143,6 +146,12 @@ class Engine:
         self.step()
 
     def step(self) -> None:
+        try:
+            self._step()
+        finally:  # llama.cpp's own count, read on this thread (the cache is not thread-safe)
+            self._kv_tokens = sum(self.ctx.sequence_length(s) for s in range(self.config.n_slots))
+
+    def _step(self) -> None:
         with self._lock:
             cancelled = self.scheduler.cancelled()
         for seq in cancelled:
