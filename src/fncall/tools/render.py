@@ -20,7 +20,7 @@ def prompt_inputs(
     if req and req.mode == "auto":
         messages = _with_system(list(messages), AUTO_HINT)
     if native:
-        return list(messages), tools
+        return fmt.prepare(list(messages)), tools
     out = [_spell_calls(m, fmt) for m in messages]
     if tools:
         listing = "\n".join(json.dumps(t, ensure_ascii=False) for t in tools)
@@ -51,12 +51,6 @@ def _spell_calls(message: dict[str, Any], fmt: ToolFormat) -> dict[str, Any]:
     calls = message.get("tool_calls")
     if not calls:
         return message
-    syntax = fmt.syntax
-    blocks = [
-        f"{syntax.open}\n"
-        + json.dumps({syntax.name_key: c["function"]["name"], syntax.args_key: c["function"]["arguments"]})
-        + f"\n{syntax.close}"
-        for c in calls
-    ]
-    text = "\n".join(filter(None, [message.get("content"), *blocks]))
+    spelled = fmt.spell([(c["function"]["name"], c["function"]["arguments"]) for c in calls])
+    text = "\n".join(filter(None, [message.get("content"), spelled]))
     return {k: v for k, v in message.items() if k != "tool_calls"} | {"content": text}

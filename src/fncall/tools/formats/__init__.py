@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from fncall.tools.formats.base import Markers, ToolFormat
-from fncall.tools.formats.hermes import HERMES
+from fncall.tools.formats.base import ToolFormat
+from fncall.tools.formats.functionary import FUNCTIONARY_V31, FUNCTIONARY_V32
+from fncall.tools.formats.hermes import HERMES, QWEN3
+from fncall.tools.formats.llama3 import LLAMA3
+from fncall.tools.formats.mistral import MISTRAL, MISTRAL_V11
 
-FORMATS: dict[str, ToolFormat] = {fmt.name: fmt for fmt in (HERMES,)}
+# Detection order matters: Functionary v3.1 templates also carry Llama's <|python_tag|>.
+FORMATS: dict[str, ToolFormat] = {
+    fmt.name: fmt for fmt in (FUNCTIONARY_V32, FUNCTIONARY_V31, MISTRAL_V11, MISTRAL, LLAMA3, QWEN3, HERMES)
+}
 # Used for templates that render no tools: we describe the tools ourselves, in this format.
 FALLBACK = HERMES
 
@@ -18,4 +24,15 @@ def detect(template_source: str) -> tuple[ToolFormat, bool]:
     return FALLBACK, False
 
 
-__all__ = ["FORMATS", "FALLBACK", "Markers", "ToolFormat", "detect"]
+def choose(template_source: str, forced: str | None) -> tuple[ToolFormat, bool]:
+    """`forced` (a FORMATS name) if given, else the detected format. The template renders tools itself
+    only in its own format; a forced other format is described in our system prompt instead."""
+    detected, native = detect(template_source)
+    if forced is None:
+        return detected, native
+    if forced not in FORMATS:
+        raise ValueError(f"unknown tool format {forced!r}; known: {', '.join(FORMATS)}")
+    return FORMATS[forced], native and detected.name == forced
+
+
+__all__ = ["FORMATS", "FALLBACK", "ToolFormat", "choose", "detect"]
