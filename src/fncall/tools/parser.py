@@ -33,6 +33,9 @@ class CallSyntax:
     name_key: str = "name"
     args_key: str = "arguments"
     name_end: str = ""
+    name_id: str = (
+        ""  # with name_end: an optional `name_id` + call id may follow the name (Mistral's [CALL_ID])
+    )
     listed: bool = False
     lead: str = ""
     fence: bool = False  # also accept a Markdown-fenced call at the very start of the output
@@ -88,7 +91,8 @@ class ParsedMessage:
     reasoning: str | None = None
 
 
-_Elem: TypeAlias = tuple[Literal["ws", "lit", "opt", "name", "bare"], str]
+_Elem: TypeAlias = tuple[Literal["ws", "lit", "opt", "name", "bare", "upto"], str]
+_MAX_ID = 64  # characters an "upto" element may skip (a call id)
 _Status: TypeAlias = Literal["partial", "done", "fail"]
 _Match: TypeAlias = tuple[_Status, int, int, str]
 _REASONING = -1  # run key of reasoning text (content is None, call arguments their index)
@@ -111,7 +115,17 @@ def _object_head(syntax: CallSyntax) -> list[_Elem]:
 def _head_pattern(syntax: CallSyntax, *, first: bool) -> list[_Elem]:
     """What follows the open marker (or, in a call list, the `,` between calls) up to the arguments' `{`."""
     if syntax.name_end:
-        return [("bare", syntax.name_end), ("lit", syntax.name_end), ("ws", ""), ("lit", "{")]
+        end = syntax.name_end
+        if syntax.name_id:  # NAME[CALL_ID]id[ARGS]: the name ends at either marker, the id is skipped
+            return [
+                ("bare", f"{end}\0{syntax.name_id}"),
+                ("opt", syntax.name_id),
+                ("upto", end),
+                ("lit", end),
+                ("ws", ""),
+                ("lit", "{"),
+            ]
+        return [("bare", end), ("lit", end), ("ws", ""), ("lit", "{")]
     if syntax.listed and first:
         return [("ws", ""), ("lit", "["), *_object_head(syntax)]
     return _object_head(syntax)
@@ -153,6 +167,11 @@ def _match(text: str, pattern: Sequence[_Elem], names: Collection[str], elem: in
             if status != "done":
                 return status, i, pos, name
             pos = end
+        elif kind == "upto":
+            stop = text.find(lit, pos)
+            if stop < 0:
+                return ("partial" if len(text) - pos <= _MAX_ID + len(lit) else "fail"), i, pos, name
+            pos = stop
         else:
             got = text[pos : pos + len(lit)]
             if got == lit:
@@ -172,14 +191,21 @@ def _match_name(text: str, pos: int, names: Collection[str], _: str) -> tuple[_S
     return _match_bare(text, pos + 1, names, '"')
 
 
-def _match_bare(text: str, pos: int, names: Collection[str], end: str) -> tuple[_Status, int, str]:
-    """A declared name at `pos`, ended by `end` (which is not consumed unless it is a closing quote)."""
-    stop = text.find(end, pos)
-    if stop < 0:
+def _match_bare(text: str, pos: int, names: Collection[str], ends: str) -> tuple[_Status, int, str]:
+    """A declared name at `pos`, ended by one of `ends` (NUL-separated; not consumed unless a quote)."""
+    markers = ends.split("\0")
+    stops = [i for i in (text.find(end, pos) for end in markers) if i >= 0]
+    if not stops:  # so far: a prefix of a name, or a name and a prefix of an end marker
         so_far = text[pos:]
-        return ("partial" if any(n.startswith(so_far) for n in names) else "fail"), pos, ""
+        partial = any(
+            n.startswith(so_far)
+            or (so_far.startswith(n) and any(e.startswith(so_far[len(n) :]) for e in markers))
+            for n in names
+        )
+        return ("partial" if partial else "fail"), pos, ""
+    stop = min(stops)
     name = text[pos:stop]
-    return ("done" if name in names else "fail"), stop + (end == '"'), name
+    return ("done" if name in names else "fail"), stop + (ends == '"'), name
 
 
 def _held_suffix(text: str, marker: str) -> int:

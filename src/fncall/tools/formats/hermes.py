@@ -44,15 +44,16 @@ def _calls_rules(tok: Tok, parallel: bool) -> list[str]:
 
 
 def _json_tagged(template: str) -> bool:
-    """`<tool_call>` blocks holding JSON (not GLM's `<arg_key>` or Qwen3-Coder's `<function=` XML)."""
-    xml = any(tag in template for tag in ("<arg_key>", "<function=", "<parameter="))
+    """`<tool_call>` blocks holding JSON (not GLM's `<arg_key>`, Qwen3-Coder's `<function=` XML or
+    Apriel's `<tool_calls>[…]` list)."""
+    xml = any(tag in template for tag in ("<arg_key>", "<function=", "<parameter=", "<tool_calls>"))
     return "<tool_call>" in template and '"arguments"' in template.replace('\\"', '"') and not xml
 
 
 HERMES = ToolFormat(
     name="hermes",
     syntax=SYNTAX,
-    rule='template has <tool_call> with JSON "arguments" (no <function=/<arg_key> XML), and no <think>',
+    rule='template has <tool_call> and "arguments" (no <function=, <arg_key>, <tool_calls>), and no <think>',
     detects=lambda t: _json_tagged(t) and "<think>" not in t,
     instructions=_instructions,
     spell=_spell,

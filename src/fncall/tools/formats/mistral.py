@@ -91,7 +91,8 @@ def _calls_rules_v11(tok: Tok, parallel: bool) -> list[str]:
 MISTRAL_V11 = replace(
     MISTRAL,
     name="mistral-v11",
-    syntax=CallSyntax(open=TOOL_CALLS, name_end=ARGS),
+    # Small 3.2's template writes past calls with `[CALL_ID]id` after the name; Devstral's without.
+    syntax=CallSyntax(open=TOOL_CALLS, name_end=ARGS, name_id="[CALL_ID]"),
     rule="template has [TOOL_CALLS] and [ARGS]",
     detects=lambda t: TOOL_CALLS in t and ARGS in t,
     instructions=_instructions_v11,
