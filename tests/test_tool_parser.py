@@ -17,6 +17,7 @@ from fncall.tools.parser import (
     Content,
     Event,
     ParsedMessage,
+    Reasoning,
     ToolCallParser,
     collect,
     parse,
@@ -288,6 +289,8 @@ def normalise(events: Iterable[Event]) -> list[Event]:
         last = out[-1] if out else None
         if isinstance(ev, Content) and isinstance(last, Content):
             out[-1] = Content(last.text + ev.text)
+        elif isinstance(ev, Reasoning) and isinstance(last, Reasoning):
+            out[-1] = Reasoning(last.text + ev.text)
         elif isinstance(ev, CallArgs) and isinstance(last, CallArgs) and last.index == ev.index:
             out[-1] = CallArgs(ev.index, last.text + ev.text)
         else:
