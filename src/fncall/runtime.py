@@ -65,9 +65,9 @@ class Runtime:
         seed = f"{__version__}|{llama_cpp.__version__}|{model_id}|{resolved.path.stat().st_size}"
         tool_format, native_tools = choose(template.source, config.tool_format)
         log.info("loaded %s (%s) from %s", model_id, model.description, resolved.path)
-        log.info(
-            "tool format: %s (%s)", tool_format.name, "native template" if native_tools else "fallback prompt"
-        )
+        how = "forced" if config.tool_format else "detected"
+        where = "rendered by the model's template" if native_tools else "described in our system prompt"
+        log.info("tool format: %s (%s; %s)", tool_format.name, how, where)
         return cls(
             model=model,
             template=template,
