@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from fncall.tools.formats.base import Tok, ToolFormat
-from fncall.tools.parser import CallSyntax
 from fncall.tools.spec import Tool, ToolRequest
+from fncall.tools.syntax import CallSyntax
 
 # Compact, deterministic arguments, the way models were trained on them (json.dumps' separators).
 _JSON_STYLE = {"item_separator": ", ", "key_separator": ": ", "whitespace_flexible": False}

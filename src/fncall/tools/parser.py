@@ -1,60 +1,43 @@
 """Incremental tool-call parser: generated text, in any chunking, becomes Content/CallBegin/CallArgs events.
 
-A character-level state machine: decisions depend only on the text so far, so any split of a text gives the
-same (merged) events. Error policy: bad model output becomes `Content`, never an exception; only a
-`CallSyntax` with an empty marker is refused (`ValueError`).
+A character-level state machine driven by a family's `CallSyntax` (tools/syntax.py): decisions depend only
+on the text so far, so any split of a text gives the same (merged) events. Error policy: bad model output
+becomes `Content`, never an exception; only an inconsistent `CallSyntax` is refused (`ValueError`).
 """
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias, get_args
 
-_WS = " \t\n\r"  # JSON whitespace
-_FENCE = "```"
+from fncall.tools.syntax import (
+    FENCE,
+    WS,
+    CallSyntax,
+    Elem,
+    Status,
+    head_pattern,
+    held_suffix,
+    load_call,
+    match,
+    start_pattern,
+    tail_pattern,
+)
 
-
-@dataclass(frozen=True, slots=True)
-class CallSyntax:
-    """How one model family writes its calls; the grammar and this parser both follow it.
-
-    A call is `open` + head + arguments object + tail + `close`. The head is either a JSON object's
-    `{"<name_key>": "<name>", "<args_key>": ` (the arguments then close the object) or, with `name_end`, the
-    bare name ended by `name_end` (`<function=NAME>{…}`). `listed` calls are one JSON list after a single
-    `open` (`[TOOL_CALLS][{…}, {…}]`). With no `open`, calls are anchored: they may only begin the output
-    (after whitespace and an optional `lead`) or follow another call.
-    """
-
-    open: str
-    close: str = ""
-    name_key: str = "name"
-    args_key: str = "arguments"
-    name_end: str = ""
-    name_id: str = (
-        ""  # with name_end: an optional `name_id` + call id may follow the name (Mistral's [CALL_ID])
-    )
-    listed: bool = False
-    lead: str = ""
-    fence: bool = False  # also accept a Markdown-fenced call at the very start of the output
-    open_in_prompt: bool = False  # the generation prompt ends with `open`: the output starts in a head
-    text_name: str = ""  # with name_end: this "name" introduces plain text (Functionary's `all`)
-    think: tuple[str, str] | None = None  # a reasoning block the output may start with (Qwen3's <think>)
-
-    def __post_init__(self) -> None:
-        if (self.name_end or self.listed or self.open_in_prompt) and not self.open:
-            raise ValueError("CallSyntax.name_end, listed and open_in_prompt need a non-empty open marker")
-        if self.name_end and (self.listed or self.fence):
-            raise ValueError("CallSyntax: a bare-name head cannot be listed or fenced")
-        if self.think is not None and not all(self.think):
-            raise ValueError("CallSyntax.think must be two non-empty markers")
-
-    @property
-    def trigger(self) -> str:
-        """The marker whose appearance starts a call: `open`, or `lead` for anchored calls."""
-        return self.open or self.lead
+__all__ = [
+    "CallArgs",
+    "CallBegin",
+    "CallSyntax",
+    "Content",
+    "Event",
+    "ParsedMessage",
+    "Reasoning",
+    "ToolCallParser",
+    "collect",
+    "parse",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,143 +74,7 @@ class ParsedMessage:
     reasoning: str | None = None
 
 
-_Elem: TypeAlias = tuple[Literal["ws", "lit", "opt", "name", "bare", "upto"], str]
-_MAX_ID = 64  # characters an "upto" element may skip (a call id)
-_Status: TypeAlias = Literal["partial", "done", "fail"]
-_Match: TypeAlias = tuple[_Status, int, int, str]
 _REASONING = -1  # run key of reasoning text (content is None, call arguments their index)
-
-
-def _spaced(tokens: Sequence[_Elem]) -> list[_Elem]:
-    pattern: list[_Elem] = []
-    for token in tokens:
-        pattern += [("ws", ""), token]
-    return pattern
-
-
-def _object_head(syntax: CallSyntax) -> list[_Elem]:
-    """`{"name": "<declared>", "arguments": {` with JSON whitespace anywhere between the tokens."""
-    tokens: list[_Elem] = [("lit", "{"), ("lit", json.dumps(syntax.name_key)), ("lit", ":"), ("name", "")]
-    tokens += [("lit", ","), ("lit", json.dumps(syntax.args_key)), ("lit", ":"), ("lit", "{")]
-    return _spaced(tokens)
-
-
-def _head_pattern(syntax: CallSyntax, *, first: bool) -> list[_Elem]:
-    """What follows the open marker (or, in a call list, the `,` between calls) up to the arguments' `{`."""
-    if syntax.name_end:
-        end = syntax.name_end
-        if syntax.name_id:  # NAME[CALL_ID]id[ARGS]: the name ends at either marker, the id is skipped
-            return [
-                ("bare", f"{end}\0{syntax.name_id}"),
-                ("opt", syntax.name_id),
-                ("upto", end),
-                ("lit", end),
-                ("ws", ""),
-                ("lit", "{"),
-            ]
-        return [("bare", end), ("lit", end), ("ws", ""), ("lit", "{")]
-    if syntax.listed and first:
-        return [("ws", ""), ("lit", "["), *_object_head(syntax)]
-    return _object_head(syntax)
-
-
-def _start_pattern(syntax: CallSyntax) -> list[_Elem] | None:
-    """A call that may only begin the output: a fenced one, or an anchored one (no open marker)."""
-    if syntax.fence:
-        return [("ws", ""), ("lit", _FENCE), ("opt", "json"), *_object_head(syntax)]
-    if not syntax.open:
-        return [("ws", ""), ("opt", syntax.lead), *_object_head(syntax)]
-    return None
-
-
-def _tail_pattern(syntax: CallSyntax, close: str) -> list[_Elem]:
-    """After the arguments value: the call object's `}` (tolerated when missing), then the close marker.
-    A listed call's `}` is required: what follows it (`,` or `]`) decides whether another call comes."""
-    if syntax.name_end:
-        return [("ws", ""), ("lit", close)]
-    if syntax.listed:
-        return [("ws", ""), ("lit", "}"), ("ws", "")]
-    return [("ws", ""), ("opt", "}"), ("ws", ""), ("lit", close)]
-
-
-def _match(text: str, pattern: Sequence[_Elem], names: Collection[str], elem: int, pos: int) -> _Match:
-    """Resume matching `pattern[elem:]` at `text[pos:]`. Resuming where the last call stopped keeps a long run
-    of whitespace linear, not quadratic. Returns the status, the element reached and where it starts (for
-    'fail': the failing element) and the name matched on the way, if any."""
-    name = ""
-    for i in range(elem, len(pattern)):
-        kind, lit = pattern[i]
-        if kind == "ws":
-            while pos < len(text) and text[pos] in _WS:
-                pos += 1
-            if pos == len(text):
-                return "partial", i, pos, name
-        elif kind in ("name", "bare"):
-            status, end, name = (_match_name if kind == "name" else _match_bare)(text, pos, names, lit)
-            if status != "done":
-                return status, i, pos, name
-            pos = end
-        elif kind == "upto":
-            stop = text.find(lit, pos)
-            if stop < 0:
-                return ("partial" if len(text) - pos <= _MAX_ID + len(lit) else "fail"), i, pos, name
-            pos = stop
-        else:
-            got = text[pos : pos + len(lit)]
-            if got == lit:
-                pos += len(lit)
-            elif len(got) < len(lit) and lit.startswith(got):
-                return "partial", i, pos, name
-            elif kind == "lit":
-                return "fail", i, pos, name
-    return "done", len(pattern), pos, name
-
-
-def _match_name(text: str, pos: int, names: Collection[str], _: str) -> tuple[_Status, int, str]:
-    if pos == len(text):
-        return "partial", pos, ""
-    if text[pos] != '"':
-        return "fail", pos, ""
-    return _match_bare(text, pos + 1, names, '"')
-
-
-def _match_bare(text: str, pos: int, names: Collection[str], ends: str) -> tuple[_Status, int, str]:
-    """A declared name at `pos`, ended by one of `ends` (NUL-separated; not consumed unless a quote)."""
-    markers = ends.split("\0")
-    stops = [i for i in (text.find(end, pos) for end in markers) if i >= 0]
-    if not stops:  # so far: a prefix of a name, or a name and a prefix of an end marker
-        so_far = text[pos:]
-        partial = any(
-            n.startswith(so_far)
-            or (so_far.startswith(n) and any(e.startswith(so_far[len(n) :]) for e in markers))
-            for n in names
-        )
-        return ("partial" if partial else "fail"), pos, ""
-    stop = min(stops)
-    name = text[pos:stop]
-    return ("done" if name in names else "fail"), stop + (ends == '"'), name
-
-
-def _held_suffix(text: str, marker: str) -> int:
-    """Length of the longest suffix of `text` that is a proper prefix of `marker`."""
-    for k in range(min(len(text), len(marker) - 1), 0, -1):
-        if text.endswith(marker[:k]):
-            return k
-    return 0
-
-
-def _load_call(body: str, syntax: CallSyntax, names: Collection[str]) -> tuple[str, str] | None:
-    """The fallback: a whole call object parsed at once, or None when it is not a call to a declared tool."""
-    try:
-        obj = json.loads(body)
-        if not isinstance(obj, dict):
-            return None
-        name, args = obj.get(syntax.name_key), obj.get(syntax.args_key)
-        if not isinstance(name, str) or name not in names or not isinstance(args, dict):
-            return None
-        return name, json.dumps(args, ensure_ascii=False)
-    except (ValueError, RecursionError):
-        return None
 
 
 _Mode: TypeAlias = Literal["think", "reason", "start", "text", "head", "block", "args", "tail", "skip"]
@@ -262,9 +109,9 @@ class ToolCallParser:
     def __init__(self, syntax: CallSyntax, tool_names: Collection[str]) -> None:
         self._syntax = syntax
         self._names = frozenset(tool_names)
-        self._heads = {True: _head_pattern(syntax, first=True), False: _head_pattern(syntax, first=False)}
-        self._start = _start_pattern(syntax)
-        self._think: list[_Elem] = [("ws", ""), ("lit", syntax.think[0])] if syntax.think else []
+        self._heads = {True: head_pattern(syntax, first=True), False: head_pattern(syntax, first=False)}
+        self._start = start_pattern(syntax)
+        self._think: list[Elem] = [("ws", ""), ("lit", syntax.think[0])] if syntax.think else []
         self._text_head = syntax.text_name + syntax.name_end if syntax.text_name else ""
         self._state = _State(mode="text")
         if syntax.think:
@@ -289,7 +136,7 @@ class ToolCallParser:
         """End of generation: a call cut off after CallBegin stays as streamed; held text becomes Content."""
         s = self._state
         if s.mode in ("think", "start", "text"):
-            self._emit(None, s.buf.lstrip(_WS) if s.after_call else s.buf)
+            self._emit(None, s.buf.lstrip(WS) if s.after_call else s.buf)
         elif s.mode == "reason":
             self._emit(_REASONING, s.buf)
         elif s.mode in ("head", "block"):
@@ -370,11 +217,11 @@ class ToolCallParser:
         self._enter("start" if not self._syntax.open else "text")
         self._state.after_call = True
 
-    def _advance(self, ch: str, pattern: Sequence[_Elem]) -> tuple[_Status, int]:
+    def _advance(self, ch: str, pattern: Sequence[Elem]) -> tuple[Status, int]:
         """Buffer `ch` and resume matching `pattern`: the status and the position reached."""
         s = self._state
         s.buf += ch
-        status, s.elem, s.pos, name = _match(s.buf, pattern, self._names, s.elem, s.pos)
+        status, s.elem, s.pos, name = match(s.buf, pattern, self._names, s.elem, s.pos)
         s.name = name or s.name
         return status, s.pos
 
@@ -391,7 +238,7 @@ class ToolCallParser:
 
     def _step_reason(self, ch: str) -> None:
         s = self._state
-        if s.after_call and not s.buf and ch in _WS:
+        if s.after_call and not s.buf and ch in WS:
             return
         s.after_call = False
         buf, marker = s.buf + ch, self._syntax.think[1] if self._syntax.think else ""
@@ -400,14 +247,14 @@ class ToolCallParser:
             s.after_call = True
             return
         # whitespace before the closing marker is not part of the reasoning: hold it until text follows
-        keep = _held_suffix(buf, marker)
-        text = buf[: len(buf) - keep].rstrip(_WS)
+        keep = held_suffix(buf, marker)
+        text = buf[: len(buf) - keep].rstrip(WS)
         self._emit(_REASONING, text)
         s.buf = buf[len(text) :]
 
     def _step_text(self, ch: str) -> None:
         s = self._state
-        if s.after_call and not s.buf and ch in _WS:
+        if s.after_call and not s.buf and ch in WS:
             return
         s.after_call = False
         buf, marker = s.buf + ch, self._syntax.open
@@ -415,7 +262,7 @@ class ToolCallParser:
             s.close = self._syntax.close
             self._enter_head(opened=marker, first=True)
             return
-        keep = _held_suffix(buf, marker)
+        keep = held_suffix(buf, marker)
         self._emit(None, buf[: len(buf) - keep])
         s.buf = buf[len(buf) - keep :]
 
@@ -425,7 +272,7 @@ class ToolCallParser:
         status, _ = self._advance(ch, self._start)
         if status == "done":
             fenced = self._syntax.fence
-            self._begin_call(s.name, _FENCE if fenced else self._syntax.close)
+            self._begin_call(s.name, FENCE if fenced else self._syntax.close)
         elif status == "fail":
             held = s.buf
             self._enter("text")
@@ -442,7 +289,7 @@ class ToolCallParser:
             self._begin_call(s.name, self._syntax.close)
         elif status == "fail":
             body, opened = s.buf, s.opened
-            if self._can_block() and s.first and body.lstrip(_WS).startswith("{"):
+            if self._can_block() and s.first and body.lstrip(WS).startswith("{"):
                 self._enter("block")  # maybe a call in another key order: decide at the close marker
                 s.opened = opened
             else:
@@ -468,7 +315,7 @@ class ToolCallParser:
 
     def _step_tail(self, ch: str) -> None:
         s = self._state
-        status, pos = self._advance(ch, _tail_pattern(self._syntax, s.close))
+        status, pos = self._advance(ch, tail_pattern(self._syntax, s.close))
         if status == "done":
             rest = s.buf[pos:]
             if self._syntax.listed:
@@ -510,7 +357,7 @@ class ToolCallParser:
         if not self._closed(ch):
             return
         body, opened = s.buf[: -len(s.close)], s.opened
-        call = _load_call(body, self._syntax, self._names)
+        call = load_call(body, self._syntax, self._names)
         self._enter("text")
         if call is None:
             self._emit(None, opened + body + self._syntax.close)

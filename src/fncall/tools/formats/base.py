@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fncall.tools.parser import CallSyntax
+from fncall.tools.syntax import CallSyntax
 
 # A marker as the grammar must write it: `<[id]>` for a special token of the vocabulary, else a literal.
 Tok = Callable[[str], str]

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from fncall.tools.formats.base import Calls, Messages, Tok, ToolFormat
-from fncall.tools.parser import CallSyntax
+from fncall.tools.syntax import CallSyntax
 
 V31 = CallSyntax(open="<function=", name_end=">", close="</function>")
 V32 = CallSyntax(open=">>>", name_end="\n", open_in_prompt=True, text_name="all")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from fncall.tools.formats.base import Calls, Tok, ToolFormat, json_call
-from fncall.tools.parser import CallSyntax
+from fncall.tools.syntax import CallSyntax
 
 SYNTAX = CallSyntax(open="<tool_call>", close="</tool_call>", fence=True)
 THINK = ("<think>", "</think>")

@@ -9,7 +9,7 @@ given to them as consecutive one-call turns.
 from __future__ import annotations
 
 from fncall.tools.formats.base import Calls, Messages, Tok, ToolFormat, json_call
-from fncall.tools.parser import CallSyntax
+from fncall.tools.syntax import CallSyntax
 
 PYTHON_TAG = "<|python_tag|>"
 SYNTAX = CallSyntax(open="", args_key="parameters", lead=PYTHON_TAG)

@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 from fncall.tools.formats.base import Calls, Messages, Tok, ToolFormat, json_call, random_id
-from fncall.tools.parser import CallSyntax
+from fncall.tools.syntax import CallSyntax
 
 TOOL_CALLS = "[TOOL_CALLS]"
 ARGS = "[ARGS]"
