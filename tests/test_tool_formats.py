@@ -82,6 +82,19 @@ CASES = [
         [("get", "{}")],
     ),
     ("qwen3", "<think>\n\n</think>\n\nParis is sunny.", "Paris is sunny.", []),
+    (
+        "llama3-pythonic",
+        "[get(a=1, b='it\\'s \"x\"', c=True, d=None, e=(1, 2.5e-3)), search(q={'k': [False]})]",
+        None,
+        [
+            ("get", '{"a": 1, "b": "it\'s \\"x\\"", "c": true, "d": null, "e": [1, 2.5e-3]}'),
+            ("search", '{"q": {"k": [false]}}'),
+        ],
+    ),
+    ("llama3-pythonic", "<|python_tag|>[get()]", None, [("get", "{}")]),
+    ("llama3-pythonic", "[nope(a=1)]", "[nope(a=1)]", []),
+    ("llama3-pythonic", "Try [get()]", "Try [get()]", []),
+    ("llama3-pythonic", "[get(a=1)] Done.", "Done.", [("get", '{"a": 1}')]),
     ("qwen3", "No thinking here.", "No thinking here.", []),
 ]
 

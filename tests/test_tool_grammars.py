@@ -128,3 +128,12 @@ def test_parallel_false_gives_exactly_one_call_with_the_formats_id(rt: Runtime) 
         assert len(call["id"]) == 9 and call["id"].isalnum()
     else:
         assert call["id"].startswith("call_")
+
+
+@pytest.mark.parametrize("choice", ["auto", "none"])
+def test_auto_and_none_give_text_or_valid_calls(rt: Runtime, choice: str) -> None:
+    # compiles the lazy grammars (call-open token, output prefixes) of every format
+    message, reason, raw = complete(rt, tool_choice=choice, max_tokens=24)
+    found = calls(message, raw)
+    assert (reason == "tool_calls") == bool(found), raw
+    assert not (choice == "none" and found), raw

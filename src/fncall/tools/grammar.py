@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fncall.tools.formats.base import Tok, ToolFormat
+from fncall.tools.pythonic import TERMINALS, kwargs_rules
 from fncall.tools.spec import Tool, ToolRequest
 from fncall.tools.syntax import CallSyntax
 
@@ -56,9 +57,11 @@ def plan_grammars(fmt: ToolFormat, req: ToolRequest, tok: Tok, *, open_is_token:
         prefixes = [PrefixTrigger(f"({names}){re.escape(syntax.name_end)}", _grammar("calls", rules))]
     elif syntax.open:
         prefixes = [PrefixTrigger(rf"\s*{re.escape(syntax.open)}", lead)]
-    else:  # anchored: the answer starts like a call object (optionally after the lead marker)
+    else:  # anchored: the answer starts like a call (optionally after the lead marker)
         before = rf"\s*({re.escape(syntax.lead)})?" if syntax.lead else ""
-        prefixes = [PrefixTrigger(before + _head_regex(syntax), lead)]
+        names = "|".join(re.escape(t.name) for t in req.callable_tools)
+        head = rf"\s*\[\s*({names})\(" if syntax.pythonic else _head_regex(syntax)
+        prefixes = [PrefixTrigger(before + head, lead)]
     if syntax.fence:
         # Fires only once the model itself wrote `{"name": "…", "arguments":` in the fence, so an echo
         # of a tool result (`{"name": …, "response": …}`) stays text instead of becoming a new call.
@@ -86,6 +89,11 @@ def _body_rules(syntax: CallSyntax, tools: tuple[Tool, ...], tok: Tok) -> list[s
     """`body`: one call's name and arguments, as the syntax writes them (without the call markers)."""
     name_key, args_key = json.dumps(syntax.name_key), json.dumps(syntax.args_key)
     lines = []
+    if syntax.pythonic:
+        for i, tool in enumerate(tools):
+            inner, rules = kwargs_rules(f"kw_{i}", tool.parameters)
+            lines += [f'body_{i}: {json.dumps(tool.name + "(")} {inner} ")"', *rules]
+        return [*lines, *TERMINALS, "body: " + " | ".join(f"body_{i}" for i in range(len(tools)))]
     for i, tool in enumerate(tools):
         lines.append(f"args_{i}: %json {json.dumps(arguments_schema(tool))}")
         if syntax.name_end:

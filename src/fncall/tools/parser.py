@@ -12,6 +12,7 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias, get_args
 
+from fncall.tools.pythonic import KwargsToJson
 from fncall.tools.syntax import (
     FENCE,
     WS,
@@ -95,6 +96,7 @@ class _State:
     depth: int = 0  # JSON scanner: nesting depth, string and escape state
     in_string: bool = False
     escape: bool = False
+    kwargs: KwargsToJson | None = None  # pythonic arguments being translated to JSON
 
 
 class ToolCallParser:
@@ -304,10 +306,17 @@ class ToolCallParser:
     def _begin_call(self, name: str, close: str) -> None:
         self._enter("args", depth=1)
         self._state.close = close
+        self._state.kwargs = KwargsToJson() if self._syntax.pythonic else None
         self._emit_call(name, "{")
 
     def _step_args(self, ch: str) -> None:
         s = self._state
+        if s.kwargs is not None:
+            self._emit(s.calls - 1, s.kwargs.feed(ch))
+            if s.kwargs.done:
+                s.kwargs = None
+                self._enter("tail")
+            return
         self._emit(s.calls - 1, ch)
         self._scan(ch)
         if s.depth == 0:
@@ -318,7 +327,7 @@ class ToolCallParser:
         status, pos = self._advance(ch, tail_pattern(self._syntax, s.close))
         if status == "done":
             rest = s.buf[pos:]
-            if self._syntax.listed:
+            if self._syntax.listed or self._syntax.pythonic:
                 self._between(rest)
                 return
             self._after_call()

@@ -38,8 +38,11 @@ class CallSyntax:
     open_in_prompt: bool = False  # the generation prompt ends with `open`: the output starts in a head
     text_name: str = ""  # with name_end: this "name" introduces plain text (Functionary's `all`)
     think: tuple[str, str] | None = None  # a reasoning block the output may start with (Qwen3's <think>)
+    pythonic: bool = False  # anchored `[name(key=value, …), …]` with Python literals (Llama 3.2)
 
     def __post_init__(self) -> None:
+        if self.pythonic and (self.open or self.name_end or self.listed or self.fence):
+            raise ValueError("CallSyntax.pythonic calls are anchored lists with their own heads")
         if (self.name_end or self.listed or self.open_in_prompt) and not self.open:
             raise ValueError("CallSyntax.name_end, listed and open_in_prompt need a non-empty open marker")
         if self.name_end and (self.listed or self.fence):
@@ -74,7 +77,10 @@ def object_head(syntax: CallSyntax) -> list[Elem]:
 
 
 def head_pattern(syntax: CallSyntax, *, first: bool) -> list[Elem]:
-    """What follows the open marker (or, in a call list, the `,` between calls) up to the arguments' `{`."""
+    """What follows the open marker (or, in a call list, the `,` between calls) up to the arguments' `{`
+    (for pythonic calls: up to the `(`)."""
+    if syntax.pythonic:
+        return [("ws", ""), ("bare", "("), ("lit", "(")]
     if syntax.name_end:
         end = syntax.name_end
         if syntax.name_id:  # NAME[CALL_ID]id[ARGS]: the name ends at either marker, the id is skipped
@@ -96,6 +102,8 @@ def start_pattern(syntax: CallSyntax) -> list[Elem] | None:
     """A call that may only begin the output: a fenced one, or an anchored one (no open marker)."""
     if syntax.fence:
         return [("ws", ""), ("lit", FENCE), ("opt", "json"), *object_head(syntax)]
+    if syntax.pythonic:
+        return [("ws", ""), ("opt", syntax.lead), ("ws", ""), ("lit", "["), *head_pattern(syntax, first=True)]
     if not syntax.open:
         return [("ws", ""), ("opt", syntax.lead), *object_head(syntax)]
     return None
@@ -106,6 +114,8 @@ def tail_pattern(syntax: CallSyntax, close: str) -> list[Elem]:
     A listed call's `}` is required: what follows it (`,` or `]`) decides whether another call comes."""
     if syntax.name_end:
         return [("ws", ""), ("lit", close)]
+    if syntax.pythonic:  # the `)` ended the arguments; `,` or `]` follows
+        return [("ws", "")]
     if syntax.listed:
         return [("ws", ""), ("lit", "}"), ("ws", "")]
     return [("ws", ""), ("opt", "}"), ("ws", ""), ("lit", close)]

@@ -5,12 +5,22 @@ from __future__ import annotations
 from fncall.tools.formats.base import ToolFormat
 from fncall.tools.formats.functionary import FUNCTIONARY_V31, FUNCTIONARY_V32
 from fncall.tools.formats.hermes import HERMES, QWEN3
-from fncall.tools.formats.llama3 import LLAMA3
+from fncall.tools.formats.llama3 import LLAMA3, LLAMA3_PYTHONIC
 from fncall.tools.formats.mistral import MISTRAL, MISTRAL_V11
 
 # Detection order matters: Functionary v3.1 templates also carry Llama's <|python_tag|>.
 FORMATS: dict[str, ToolFormat] = {
-    fmt.name: fmt for fmt in (FUNCTIONARY_V32, FUNCTIONARY_V31, MISTRAL_V11, MISTRAL, LLAMA3, QWEN3, HERMES)
+    fmt.name: fmt
+    for fmt in (
+        FUNCTIONARY_V32,
+        FUNCTIONARY_V31,
+        MISTRAL_V11,
+        MISTRAL,
+        LLAMA3,
+        QWEN3,
+        HERMES,
+        LLAMA3_PYTHONIC,
+    )
 }
 # Used for templates that render no tools: we describe the tools ourselves, in this format.
 FALLBACK = HERMES

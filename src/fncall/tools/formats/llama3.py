@@ -9,6 +9,7 @@ given to them as consecutive one-call turns.
 from __future__ import annotations
 
 from fncall.tools.formats.base import Calls, Messages, Tok, ToolFormat, json_call
+from fncall.tools.pythonic import python_literal
 from fncall.tools.syntax import CallSyntax
 
 PYTHON_TAG = "<|python_tag|>"
@@ -60,4 +61,44 @@ LLAMA3 = ToolFormat(
     spell=_spell,
     calls_rules=_calls_rules,
     prepare=_one_call_per_turn,
+)
+
+
+# Llama 3.2 (1B, 3B) was also trained on Python-style calls, prompted by a system message rather than by
+# its template (which renders JSON): `[get_weather(city="Paris"), get_time(city="Tokyo")]`.
+PYTHONIC_SYNTAX = CallSyntax(open="", pythonic=True, lead=PYTHON_TAG)
+
+
+def _instructions_pythonic(tools_json: str) -> str:
+    return (
+        "You are an expert in composing functions. You are given a question and a set of possible "
+        "functions. Based on the question, you will need to make one or more function/tool calls to "
+        "achieve the purpose.\n"
+        "If you decide to invoke any of the function(s), you MUST put it in the format of "
+        "[func_name1(params_name1=params_value1, params_name2=params_value2...), func_name2(params)]\n"
+        "You SHOULD NOT include any other text in the response.\n\n"
+        f"Here is a list of functions in JSON format that you can invoke.\n\n{tools_json}"
+    )
+
+
+def _spell_pythonic(calls: Calls) -> str:
+    def kwargs(arguments: dict[str, object]) -> str:
+        return ", ".join(f"{key}={python_literal(value)}" for key, value in arguments.items())
+
+    return "[" + ", ".join(f"{name}({kwargs(args)})" for name, args in calls) + "]"
+
+
+def _calls_rules_pythonic(tok: Tok, parallel: bool) -> list[str]:
+    more = ' (", " body)*' if parallel else ""
+    return [f'calls: lead? "[" body{more} "]"', f"lead: {tok(PYTHON_TAG)}"]
+
+
+LLAMA3_PYTHONIC = ToolFormat(
+    name="llama3-pythonic",
+    syntax=PYTHONIC_SYNTAX,
+    rule="never detected (no template writes it): --tool-format llama3-pythonic",
+    detects=lambda t: False,
+    instructions=_instructions_pythonic,
+    spell=_spell_pythonic,
+    calls_rules=_calls_rules_pythonic,
 )
