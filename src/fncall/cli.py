@@ -85,7 +85,8 @@ def _formats() -> int:
     from fncall.tools.formats import FALLBACK, FORMATS
 
     for fmt in FORMATS.values():
-        print(f"{fmt.name:<18} {fmt.rule}")
+        tokens = f"; else special tokens {' '.join(fmt.tokens)} (prompt ours)" if fmt.tokens else ""
+        print(f"{fmt.name:<18} {fmt.rule}{tokens}")
     fallback = f"no rule matches: tools go into a system prompt we write, calls as {FALLBACK.name}"
     print(f"{'(fallback)':<18} {fallback}")
     return 0

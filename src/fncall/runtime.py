@@ -20,7 +20,7 @@ from fncall.engine.llama import LlamaModel
 from fncall.engine.sequence import Constraint
 from fncall.models import resolve_model
 from fncall.tools.constraint import GrammarCompiler
-from fncall.tools.formats import ToolFormat, choose
+from fncall.tools.formats import ToolFormat, choose, marker_tokens
 from fncall.tools.grammar import plan_grammars
 from fncall.tools.spec import ToolRequest
 
@@ -51,6 +51,7 @@ class Runtime:
             bos_token=model.token_text(model.bos_id) if model.bos_id >= 0 else "",
             eos_token=model.token_text(model.eos_id) if model.eos_id >= 0 else "",
         )
+        specials = {t for t in marker_tokens() if _special_token(model, t) is not None}
         engine = Engine(
             model,
             EngineConfig(
@@ -63,7 +64,7 @@ class Runtime:
         engine.start()
         model_id = config.model_id or resolved.model_id
         seed = f"{__version__}|{llama_cpp.__version__}|{model_id}|{resolved.path.stat().st_size}"
-        tool_format, native_tools = choose(template.source, config.tool_format)
+        tool_format, native_tools = choose(template.source, config.tool_format, specials)
         log.info("loaded %s (%s) from %s", model_id, model.description, resolved.path)
         how = "forced" if config.tool_format else "detected"
         where = "rendered by the model's template" if native_tools else "described in our system prompt"
@@ -97,19 +98,25 @@ class Runtime:
     def tool_constraint(self, req: ToolRequest) -> Callable[[], Constraint]:
         """Per-sequence constraint factory for a tool request; compiles on first use (blocking)."""
         syntax = self.tool_format.syntax
-        open_token = self._special_token(syntax.trigger) if syntax.trigger else None
+        open_token = _special_token(self.model, syntax.trigger) if syntax.trigger else None
         if req.mode == "none":  # the call marker may never be sampled; nothing else is constrained
             return self.grammars.ban([open_token] if open_token is not None else [])
         plan = plan_grammars(self.tool_format, req, self._marker, open_is_token=open_token is not None)
         return self.grammars.factory(plan, open_token)
 
-    def _special_token(self, text: str) -> int | None:
-        """The id of `text` if it is one special token (plain text spelled the same way is not it)."""
-        token = self.model.single_token(text)
-        plain = self.model.tokenize(text, add_special=False, parse_special=False)
-        return token if token is not None and plain != [token] else None
-
     def _marker(self, text: str) -> str:
         """A special token by id (llguidance needs `<[id]>` for those), else a quoted literal."""
-        token = self._special_token(text)
+        token = _special_token(self.model, text)
         return f"<[{token}]>" if token is not None else json.dumps(text)
+
+
+def _special_token(model: LlamaModel, text: str) -> int | None:
+    """The id of `text` if the vocabulary has it as one control or added token (Qwen's `<tool_call>`,
+    Llama's `<|python_tag|>`, Mistral's `[TOOL_CALLS]`), not an ordinary piece of text like `>`."""
+    token = model.single_token(text)
+    if token is None:
+        return None
+    # TODO(engine): belongs on LlamaModel next to single_token; kept here while engine/ is being changed.
+    attr = llama_cpp.llama_vocab_get_attr(model.vocab_handle, token)
+    marked = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED
+    return token if attr & marked else None

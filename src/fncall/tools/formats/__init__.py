@@ -1,6 +1,9 @@
-"""Registry of tool formats, and detection of a model's format from its chat template."""
+"""Registry of tool formats, and detection of a model's format from its chat template (and, for templates
+that render no tools, from the special tokens of its vocabulary)."""
 
 from __future__ import annotations
+
+from collections.abc import Collection
 
 from fncall.tools.formats.base import ToolFormat
 from fncall.tools.formats.functionary import FUNCTIONARY_V31, FUNCTIONARY_V32
@@ -26,18 +29,32 @@ FORMATS: dict[str, ToolFormat] = {
 FALLBACK = HERMES
 
 
-def detect(template_source: str) -> tuple[ToolFormat, bool]:
-    """The format for a chat template, and whether the template renders tools natively."""
+def detect(template_source: str, special_tokens: Collection[str] = ()) -> tuple[ToolFormat, bool]:
+    """The format for a chat template, and whether the template renders tools natively.
+
+    A template that renders no tools still gets its family's format when the vocabulary has that
+    family's special tokens (`special_tokens`: those of `marker_tokens()` that are special tokens).
+    """
     for fmt in FORMATS.values():
         if fmt.detects(template_source):
             return fmt, True
+    for fmt in FORMATS.values():
+        if fmt.tokens and all(token in special_tokens for token in fmt.tokens):
+            return fmt, False
     return FALLBACK, False
 
 
-def choose(template_source: str, forced: str | None) -> tuple[ToolFormat, bool]:
+def marker_tokens() -> set[str]:
+    """Every special token some format's detection looks for in a vocabulary."""
+    return {token for fmt in FORMATS.values() for token in fmt.tokens}
+
+
+def choose(
+    template_source: str, forced: str | None, special_tokens: Collection[str] = ()
+) -> tuple[ToolFormat, bool]:
     """`forced` (a FORMATS name) if given, else the detected format. The template renders tools itself
     only in its own format; a forced other format is described in our system prompt instead."""
-    detected, native = detect(template_source)
+    detected, native = detect(template_source, special_tokens)
     if forced is None:
         return detected, native
     if forced not in FORMATS:
@@ -45,4 +62,4 @@ def choose(template_source: str, forced: str | None) -> tuple[ToolFormat, bool]:
     return FORMATS[forced], native and detected.name == forced
 
 
-__all__ = ["FORMATS", "FALLBACK", "ToolFormat", "choose", "detect"]
+__all__ = ["FORMATS", "FALLBACK", "ToolFormat", "choose", "detect", "marker_tokens"]

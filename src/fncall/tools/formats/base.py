@@ -40,6 +40,9 @@ class ToolFormat:
     # Lark rules defining `calls` (one turn's calls), given `Tok` and whether several calls are allowed.
     # They refer to the rule `body`: one call's name and arguments in the syntax's head style.
     calls_rules: Callable[[Tok, bool], list[str]]
+    # Special tokens that identify the family in a vocabulary whose template renders no tools: then the
+    # format is still the family's own, described in our system prompt.
+    tokens: tuple[str, ...] = ()
     # Conversation adjustments the family's own template needs (ids, one call per turn, …).
     prepare: Callable[[Messages], Messages] = unchanged
     new_call_id: Callable[[], str] = openai_call_id

@@ -52,6 +52,7 @@ def _json_tagged(template: str) -> bool:
 
 HERMES = ToolFormat(
     name="hermes",
+    tokens=("<tool_call>",),
     syntax=SYNTAX,
     rule='template has <tool_call> and "arguments" (no <function=, <arg_key>, <tool_calls>), and no <think>',
     detects=lambda t: _json_tagged(t) and "<think>" not in t,
@@ -63,6 +64,7 @@ HERMES = ToolFormat(
 QWEN3 = replace(
     HERMES,
     name="qwen3",
+    tokens=("<tool_call>", "<think>"),
     syntax=replace(SYNTAX, think=THINK),
     rule='as hermes, and the template has <think>: leading reasoning becomes "reasoning_content"',
     detects=lambda t: _json_tagged(t) and "<think>" in t,

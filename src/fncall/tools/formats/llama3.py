@@ -54,6 +54,7 @@ def _detects(template: str) -> bool:
 
 LLAMA3 = ToolFormat(
     name="llama3",
+    tokens=(PYTHON_TAG,),
     syntax=SYNTAX,
     rule="template has <|python_tag|> or an `ipython` header (after the Functionary checks)",
     detects=_detects,

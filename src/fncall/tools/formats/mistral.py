@@ -62,6 +62,7 @@ def _calls_rules(tok: Tok, parallel: bool) -> list[str]:
 
 MISTRAL = ToolFormat(
     name="mistral",
+    tokens=(TOOL_CALLS,),
     syntax=CallSyntax(open=TOOL_CALLS, listed=True),
     rule="template has [TOOL_CALLS] and no [ARGS]",
     detects=lambda t: TOOL_CALLS in t and ARGS not in t,
@@ -91,6 +92,7 @@ def _calls_rules_v11(tok: Tok, parallel: bool) -> list[str]:
 MISTRAL_V11 = replace(
     MISTRAL,
     name="mistral-v11",
+    tokens=(TOOL_CALLS, ARGS),
     # Small 3.2's template writes past calls with `[CALL_ID]id` after the name; Devstral's without.
     syntax=CallSyntax(open=TOOL_CALLS, name_end=ARGS, name_id="[CALL_ID]"),
     rule="template has [TOOL_CALLS] and [ARGS]",
