@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fncall.tools.formats import FORMATS, ToolFormat, choose
+from fncall.tools.formats import FORMATS, ToolFormat, choose, detect
 from fncall.tools.formats.mistral import mistral_id
 from fncall.tools.parser import CallBegin, Content, ParsedMessage, Reasoning, collect, parse
 from tests.test_tool_parser import TRICKY, normalise, splits, stream
@@ -245,3 +245,22 @@ def test_forced_format_renders_natively_only_in_its_own_family() -> None:
     assert choose("plain", "mistral") == (FORMATS["mistral"], False)
     with pytest.raises(ValueError, match="unknown tool format"):
         choose("plain", "nope")
+
+
+@pytest.mark.parametrize(
+    ("tokens", "family"),
+    [
+        ({"[TOOL_CALLS]"}, "mistral"),
+        ({"[TOOL_CALLS]", "[ARGS]"}, "mistral-v11"),
+        ({"<|python_tag|>"}, "llama3"),
+        ({"<tool_call>"}, "hermes"),
+        ({"<tool_call>", "<think>"}, "qwen3"),
+        (set(), "hermes"),  # the fallback
+    ],
+)
+def test_templates_without_tools_are_detected_by_special_tokens(tokens: set[str], family: str) -> None:
+    assert detect("{{ messages }}", tokens) == (FORMATS[family], False)
+
+
+def test_the_template_wins_over_special_tokens() -> None:
+    assert detect("[TOOL_CALLS]", {"<|python_tag|>"}) == (FORMATS["mistral"], True)
