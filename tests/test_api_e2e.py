@@ -50,6 +50,30 @@ def test_plain_chat_non_streaming(client: openai.OpenAI, tiny_server: Server) ->
     assert completion.system_fingerprint and completion.system_fingerprint.startswith("fp_")
 
 
+def test_agent_loop_reuses_the_conversation_prefix(client: openai.OpenAI, tiny_server: Server) -> None:
+    """Each turn resends the conversation; the server prefills only what is new since the last turn."""
+    messages: list[Any] = [
+        {"role": "system", "content": "You are a terse assistant. " * 10},
+        {"role": "user", "content": "Name a fruit."},
+    ]
+    cached = []
+    for question in ("Name a color.", "Name a planet."):
+        completion = client.chat.completions.create(
+            model=tiny_server.model_id,
+            messages=messages,
+            max_tokens=8,
+            temperature=0,  # type: ignore[arg-type]
+        )
+        usage = completion.usage
+        assert usage is not None and usage.prompt_tokens_details is not None
+        cached.append((usage.prompt_tokens_details.cached_tokens or 0, usage.prompt_tokens))
+        messages += [{"role": "assistant", "content": completion.choices[0].message.content}]
+        messages += [{"role": "user", "content": question}]
+    previous_prompt = cached[0][1]
+    # the second turn finds at least the whole first prompt in the cache (its system + first question)
+    assert cached[1][0] >= previous_prompt - 1 and cached[1][0] < cached[1][1]
+
+
 def test_streaming_equals_non_streaming(client: openai.OpenAI, tiny_server: Server) -> None:
     kwargs: dict[str, Any] = {
         "model": tiny_server.model_id,

@@ -167,9 +167,12 @@ def test_cancel_frees_the_slot_and_its_cache(tiny_engine: Engine, prompt: list[i
     assert result.done.reason == "cancelled"
     assert result.done.completion_tokens < 500
     assert tiny_engine.n_running == 0 and tiny_engine.n_waiting == 0
-    assert tiny_engine.ctx.sequence_length(seq.slot) == 0
+    assert_kv_matches_books(
+        tiny_engine
+    )  # what the cancelled sequence decoded stays only as a reusable prefix
     again = generate(tiny_engine, prompt, SamplingParams(temperature=0, max_tokens=4))
     assert again.done.reason == "length"
+    assert again.done.cached_tokens == len(prompt) - 1
 
 
 def test_prompt_longer_than_context_is_refused(tiny_engine: Engine) -> None:
@@ -210,4 +213,79 @@ def test_a_failing_sequence_does_not_stop_the_engine(tiny_engine: Engine, prompt
     broken = generate(tiny_engine, prompt, SamplingParams(max_tokens=10), constraint_factory=Broken)
     assert broken.done.reason == "error" and "constraint bug" in (broken.done.error or "")
     assert tiny_engine.n_running == 0
+    assert tiny_engine.ctx.sequence_length(broken.seq.slot) == 0  # a failed sequence leaves no cells behind
+    assert_kv_matches_books(tiny_engine)
     assert generate(tiny_engine, prompt, SamplingParams(temperature=0, max_tokens=3)).done.reason == "length"
+
+
+# -- prompt-prefix reuse ----------------------------------------------------------------------------
+
+
+def assert_kv_matches_books(engine: Engine) -> None:
+    """With the engine idle, llama.cpp's cache holds exactly what the scheduler believes each slot holds."""
+    stats = engine.stats()
+    assert (stats.running, stats.waiting, stats.free_slots) == (0, 0, engine.config.n_slots)
+    for slot in range(engine.config.n_slots):
+        assert engine.ctx.sequence_length(slot) == len(engine.scheduler.cached[slot]), slot
+    assert stats.retained_tokens == sum(len(c) for c in engine.scheduler.cached)
+
+
+def forget_everything(engine: Engine) -> None:
+    """Empties every slot's cache (engine idle), so the next prompt is decoded from scratch."""
+    assert engine.stats().running == 0
+    for slot in range(engine.config.n_slots):
+        engine.ctx.clear_sequence(slot)
+        engine.scheduler.forget(slot)
+
+
+def chat(model: LlamaModel, system: str, question: str) -> list[int]:
+    text = f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{question}<|im_end|>\n"
+    return model.tokenize(text + "<|im_start|>assistant\n", add_special=False)
+
+
+SYSTEM = "You are a helpful assistant. " * 20
+
+
+def test_repeated_prompt_reuses_all_but_one_token(tiny_engine: Engine, tiny_model: LlamaModel) -> None:
+    prompt = chat(tiny_model, SYSTEM, "Name a fruit.")
+    params = SamplingParams(temperature=0, max_tokens=12)
+    cold = generate(tiny_engine, prompt, params)
+    warm = generate(tiny_engine, prompt, params)
+    assert warm.done.cached_tokens == len(prompt) - 1  # the last token is decoded again for its logits
+    assert warm.seq.output == cold.seq.output
+    assert_kv_matches_books(tiny_engine)
+
+
+def test_shared_prefix_is_reused_with_the_same_tokens(tiny_engine: Engine, tiny_model: LlamaModel) -> None:
+    first = chat(tiny_model, SYSTEM + "Be brief.", "Name a fruit.")
+    second = chat(tiny_model, SYSTEM + "Be brief.", "Name a planet.")
+    shared = next(i for i, (a, b) in enumerate(zip(first, second, strict=False)) if a != b)
+    params = SamplingParams(temperature=0, max_tokens=12)
+    generate(tiny_engine, first, params)
+    reused = generate(tiny_engine, second, params)
+    assert reused.done.cached_tokens == shared
+    assert reused.done.prompt_tokens == len(second)
+    # the same prompt decoded from scratch, in a slot that holds nothing of it
+    forget_everything(tiny_engine)
+    scratch = generate(tiny_engine, second, params)
+    assert scratch.done.cached_tokens == 0
+    assert scratch.seq.output == reused.seq.output
+
+
+def test_prefix_of_a_running_sequence_is_shared(tiny_engine: Engine, tiny_model: LlamaModel) -> None:
+    system = SYSTEM + "Answer in French."
+    long_run = chat(tiny_model, system, "Tell me a long story.")
+    question = chat(tiny_model, system, "Name a color.")
+    shared = next(i for i, (a, b) in enumerate(zip(long_run, question, strict=False)) if a != b)
+    forget_everything(tiny_engine)
+    running, events = submit(tiny_engine, long_run, SamplingParams(temperature=0, max_tokens=200))
+    assert isinstance(events.get(timeout=120), TextDelta)  # its prompt is in the cache now
+    params = SamplingParams(temperature=0, max_tokens=10)
+    borrowed = generate(tiny_engine, question, params)
+    assert borrowed.seq.slot != running.slot
+    assert borrowed.done.cached_tokens == shared
+    running.cancel()
+    collect(running, events)
+    forget_everything(tiny_engine)
+    assert generate(tiny_engine, question, params).seq.output == borrowed.seq.output
+    assert_kv_matches_books(tiny_engine)

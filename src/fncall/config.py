@@ -19,7 +19,7 @@ class ServerConfig:
     port: int = 8000
     ctx: int = 4096
     threads: int = 0  # 0 = one per available core, up to 8
-    parallel: int = 2
+    parallel: int = 4  # slots; like llama-server, and each idle slot keeps a prefix for reuse
     model_id: str | None = None
     chat_template: Path | None = None
     max_waiting: int = 64

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,6 +70,8 @@ class Runtime:
         how = "forced" if config.tool_format else "detected"
         where = "rendered by the model's template" if native_tools else "described in our system prompt"
         log.info("tool format: %s (%s; %s)", tool_format.name, how, where)
+        grammars = GrammarCompiler(model)
+        threading.Thread(target=grammars.warm_up, name="fncall-grammar-warm-up", daemon=True).start()
         return cls(
             model=model,
             template=template,
@@ -79,7 +82,7 @@ class Runtime:
             created=int(time.time()),
             tool_format=tool_format,
             native_tools=native_tools,
-            grammars=GrammarCompiler(model),
+            grammars=grammars,
         )
 
     def close(self) -> None:

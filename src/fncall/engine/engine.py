@@ -10,6 +10,7 @@ import logging
 import queue
 import threading
 from collections.abc import Sequence as Seq
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +22,8 @@ from fncall.engine.scheduler import Scheduler, Work
 from fncall.engine.sequence import Emit, Finished, FinishReason, GenerationRequest, Sequence, TextDelta
 
 log = logging.getLogger(__name__)
+
+Mask = npt.NDArray[np.bool_] | None
 
 
 @dataclass(slots=True, frozen=True, kw_only=True)
@@ -43,6 +46,7 @@ class EngineStats:
     running: int  # sequences holding a slot (prefilling or decoding)
     waiting: int  # sequences queued for a slot
     free_slots: int
+    retained_tokens: int  # KV kept by free slots for prefix reuse (bounded by n_slots * n_ctx)
 
 
 class PromptTooLong(ValueError):
@@ -67,11 +71,17 @@ class Engine:
             n_batch=config.n_batch,
         )
         self.scheduler = Scheduler(
-            n_slots=config.n_slots, token_budget=config.n_batch, max_waiting=config.max_waiting
+            n_slots=config.n_slots,
+            token_budget=config.n_batch,
+            max_waiting=config.max_waiting,
+            memory=self.ctx,
         )
         self._wakeups: queue.SimpleQueue[bool] = queue.SimpleQueue()  # True = stop
         self._lock = threading.Lock()  # guards the scheduler's queue bound between submit and the thread
         self._thread = threading.Thread(target=self._run, name="fncall-engine", daemon=True)
+        # Grammar masks depend only on tokens already accepted, so they are computed while the batch
+        # decodes (llguidance and llama_decode both release the GIL) instead of after it.
+        self._masks = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fncall-mask")
 
     # -- public, thread-safe ----------------------------------------------------------------------
 
@@ -82,6 +92,7 @@ class Engine:
         """Cancels everything still queued or running and joins the engine thread."""
         self._wakeups.put(True)
         self._thread.join()
+        self._masks.shutdown()
         self.ctx.close()
 
     def submit(self, request: GenerationRequest, emit: Emit) -> Sequence:
@@ -113,6 +124,7 @@ class Engine:
                 running=len(self.scheduler.running),
                 waiting=len(self.scheduler.waiting),
                 free_slots=len(self.scheduler.free_slots),
+                retained_tokens=self.scheduler.retained_tokens,
             )
 
     # -- engine thread ---------------------------------------------------------------------------
@@ -139,6 +151,11 @@ class Engine:
             work = self.scheduler.schedule()
         if not work:
             return
+        masks = {
+            w.seq.id: self._masks.submit(w.seq.constraint.allowed)
+            for w in work
+            if w.samples and w.seq.constraint is not None
+        }
         try:
             logits = self.ctx.decode([BatchEntry(w.seq.slot, w.tokens, w.start_pos, w.samples) for w in work])
         except LlamaError as exc:
@@ -150,14 +167,14 @@ class Engine:
             self.scheduler.advance(w)
             if w.samples:
                 try:
-                    self._postprocess(w.seq, next(sampled))
+                    self._postprocess(w.seq, next(sampled), masks.get(w.seq.id))
                 except Exception as exc:  # one sequence's failure must not stop the engine thread
                     log.exception("sampling failed for sequence %d", w.seq.id)
                     self._finish(w.seq, "error", f"{type(exc).__name__}: {exc}")
 
-    def _postprocess(self, seq: Sequence, logits: npt.NDArray[np.float32]) -> None:
+    def _postprocess(self, seq: Sequence, logits: npt.NDArray[np.float32], mask: Future[Mask] | None) -> None:
         constraint = seq.constraint
-        allowed = constraint.allowed() if constraint else None
+        allowed = mask.result() if mask else None
         if allowed is not None and not allowed.any():  # the constraint admits nothing more: end here
             self._finish(seq, "stop")
             return
@@ -182,9 +199,10 @@ class Engine:
             tail = seq.stops.feed(seq.utf8.finish()) + seq.stops.finish()
             if tail:
                 seq.emit(TextDelta(tail))
-        if seq.slot >= 0:  # free the KV cells before the slot can be handed to another sequence
-            self.ctx.clear_sequence(seq.slot)
         with self._lock:
+            if reason == "error" and seq.slot >= 0:  # the cells may be half-written: keep nothing
+                self.ctx.clear_sequence(seq.slot)
+                self.scheduler.forget(seq.slot)
             self.scheduler.retire(seq, reason)
         seq.emit(Finished(reason, len(seq.prompt), len(seq.output), seq.n_reused, error))
 

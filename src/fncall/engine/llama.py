@@ -197,6 +197,14 @@ class LlamaContext:
     def clear_sequence(self, seq_id: int) -> None:
         llama_cpp.llama_memory_seq_rm(self._mem, seq_id, -1, -1)
 
+    def truncate(self, seq_id: int, n: int) -> bool:
+        """Drops positions n.. of a sequence; False when the cache type cannot remove a suffix."""
+        return bool(llama_cpp.llama_memory_seq_rm(self._mem, seq_id, n, -1))
+
+    def share(self, src: int, dst: int, n: int) -> None:
+        """dst sees src's first n positions; with the unified cache the cells are shared, not copied."""
+        llama_cpp.llama_memory_seq_cp(self._mem, src, dst, 0, n)
+
     def sequence_length(self, seq_id: int) -> int:
         """Number of positions cached for a sequence (0 when empty)."""
         return int(llama_cpp.llama_memory_seq_pos_max(self._mem, seq_id)) + 1

@@ -1,11 +1,19 @@
 """Decides what each engine step decodes: admits waiting sequences into slots, mixes one new token of
 every decoding sequence with chunks of prompts being prefilled (a token budget per step, so a long
-prompt does not freeze running streams), and retires finished or cancelled sequences."""
+prompt does not freeze running streams), and retires finished or cancelled sequences.
+
+Prompt-prefix reuse: a slot keeps its KV cells after its sequence ends, and the scheduler remembers which
+tokens they hold. A new sequence goes to the free slot holding the longest prefix of its prompt (least
+recently used on ties, so unrelated traffic evicts the coldest prefix), or gets a longer prefix shared
+from a running slot's cells; only the rest of the prompt is prefilled.
+"""
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from dataclasses import dataclass
+from typing import Protocol
 
 from fncall.engine.sequence import FinishReason, Sequence, Status
 
@@ -24,14 +32,37 @@ class QueueFull(Exception):
     """The waiting queue is at its bound; the client should retry later."""
 
 
+class SlotMemory(Protocol):
+    """The KV-cache operations admission needs (implemented by engine.llama.LlamaContext)."""
+
+    def truncate(self, slot: int, n: int) -> bool:
+        """Keeps the first n positions of a slot; False if the cache cannot drop a suffix."""
+
+    def share(self, src: int, dst: int, n: int) -> None:
+        """Makes dst (empty) see the first n positions of src, sharing cells (no recompute)."""
+
+
+def common_prefix(a: list[int], b: tuple[int, ...]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
 class Scheduler:
-    def __init__(self, *, n_slots: int, token_budget: int, max_waiting: int) -> None:
+    def __init__(self, *, n_slots: int, token_budget: int, max_waiting: int, memory: SlotMemory) -> None:
         self.n_slots = n_slots
         self.token_budget = token_budget
         self.max_waiting = max_waiting
+        self.memory = memory
         self.waiting: deque[Sequence] = deque()
         self.running: list[Sequence] = []
         self.free_slots: list[int] = list(range(n_slots - 1, -1, -1))
+        self.cached: list[list[int]] = [[] for _ in range(n_slots)]  # tokens whose KV each slot holds
+        self._last_used = [0] * n_slots
+        self._clock = itertools.count(1)
 
     def add(self, seq: Sequence) -> None:
         if len(self.waiting) >= self.max_waiting:
@@ -49,7 +80,7 @@ class Scheduler:
         """Admits what fits, then fills the token budget: decode tokens first, then prompt chunks."""
         while self.waiting and self.free_slots:
             seq = self.waiting.popleft()
-            seq.slot = self.free_slots.pop()
+            self._place(seq)
             seq.status = Status.PREFILL
             self.running.append(seq)
         budget = self.token_budget
@@ -66,8 +97,46 @@ class Scheduler:
                 budget -= len(chunk)
         return work
 
+    def _place(self, seq: Sequence) -> None:
+        """Gives seq a free slot and as much of its prompt's KV as some slot already holds."""
+        prompt = seq.prompt
+        limit = len(prompt) - 1  # the last prompt token is always decoded: its logits give the first sample
+
+        def reusable(slot: int) -> int:
+            return min(common_prefix(self.cached[slot], prompt), limit)
+
+        slot = max(self.free_slots, key=lambda s: (reusable(s), -self._last_used[s]))
+        n = reusable(slot)
+        donor = max((s.slot for s in self.running), key=reusable, default=-1)
+        if donor >= 0 and reusable(donor) > n:  # a running sequence holds more: share its cells
+            slot = min(self.free_slots, key=lambda s: (reusable(s), self._last_used[s]))
+            n = reusable(donor)
+            self.memory.truncate(slot, 0)
+            self.memory.share(donor, slot, n)
+            self.cached[slot] = self.cached[donor][:n]
+        elif not self.memory.truncate(slot, n):  # e.g. a recurrent model: start from scratch
+            self.memory.truncate(slot, 0)
+            n = 0
+        del self.cached[slot][n:]
+        self.free_slots.remove(slot)
+        self._last_used[slot] = next(self._clock)
+        seq.slot = slot
+        seq.n_cached = seq.n_reused = n
+
+    def forget(self, slot: int) -> None:
+        """The slot's KV cells were cleared (e.g. after a failed decode): nothing there is reusable."""
+        self.cached[slot].clear()
+
+    @property
+    def retained_tokens(self) -> int:
+        """Tokens kept in free slots' KV cells for later requests to reuse."""
+        return sum(len(self.cached[s]) for s in self.free_slots)
+
     def advance(self, work: Work) -> None:
         """Records that the work's tokens are now in the KV cache."""
+        cached = self.cached[work.seq.slot]
+        assert work.start_pos == len(cached), "KV bookkeeping out of step with the batch"
+        cached.extend(work.tokens)
         if work.seq.status is Status.PREFILL:
             work.seq.n_cached += len(work.tokens)
             if work.seq.n_cached == len(work.seq.prompt):
@@ -81,5 +150,6 @@ class Scheduler:
         if seq in self.running:
             self.running.remove(seq)
             self.free_slots.append(seq.slot)
+            self._last_used[seq.slot] = next(self._clock)
         seq.finish_reason = reason
         seq.status = Status.FINISHED

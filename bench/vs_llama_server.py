@@ -1,0 +1,339 @@
+"""fncall against llama.cpp's own server, side by side: same GGUF, same threads, same slot count.
+
+Starts `llama-server --jinja` (built by bench/llama_server.py from the llama.cpp inside the installed
+llama-cpp-python's sdist), runs every workload against it through the official `openai` SDK, stops it,
+then does the same with `fncall serve`, and prints each figure for both with the ratio. Servers run one
+at a time so they never share the cores. Not part of the pytest suite.
+
+    .venv/bin/python bench/vs_llama_server.py            # default model, 2 threads, 4 slots: ~15 min
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from llama_server import llama_server_path
+from openai import OpenAI
+from serve_speed import STORY, commit, foreign_cpu_s, machine, peak_rss_mib
+
+from fncall.launch import free_port, start_server
+from fncall.models.provision import resolve_model
+
+ROOT = Path(__file__).resolve().parent.parent
+MAX_TOKENS = 128
+TURN_TOKENS = 48  # max_tokens of each agent-loop turn
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """One streamed request (time.perf_counter() values); `first` is the first content or call delta."""
+
+    sent: float
+    first: float
+    last: float
+    completion_tokens: int
+    cached_tokens: int
+
+    @property
+    def ttft(self) -> float:
+        return self.first - self.sent
+
+    @property
+    def decode_tok_s(self) -> float | None:
+        span = self.last - self.first
+        return (self.completion_tokens - 1) / span if span > 0 and self.completion_tokens > 1 else None
+
+
+def stream(client: OpenAI, model: str, messages: list[dict[str, Any]], max_tokens: int, **kw: Any) -> Timing:
+    sent = time.perf_counter()
+    first = last = None
+    usage = None
+    for chunk in client.chat.completions.create(
+        model=model,
+        messages=messages,  # type: ignore[arg-type]
+        max_tokens=max_tokens,
+        stream=True,
+        stream_options={"include_usage": True},
+        **kw,
+    ):
+        now = time.perf_counter()
+        usage = chunk.usage or usage
+        for choice in chunk.choices:
+            if choice.delta.content or choice.delta.tool_calls:
+                first = now if first is None else first
+                last = now
+    if usage is None:
+        raise RuntimeError("stream ended without a usage chunk")
+    end = time.perf_counter()
+    details = usage.prompt_tokens_details
+    cached = (details.cached_tokens or 0) if details else 0
+    return Timing(sent, first or end, last or end, usage.completion_tokens, cached)
+
+
+def user(text: str) -> list[dict[str, Any]]:
+    return [{"role": "user", "content": text}]
+
+
+# -- tools: twelve realistic definitions, about a thousand prompt tokens once rendered ----------------
+
+
+def _fn(name: str, description: str, props: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    schema = {"type": "object", "properties": props, "required": required}
+    return {"type": "function", "function": {"name": name, "description": description, "parameters": schema}}
+
+
+S = {"type": "string"}
+TOOLS = [
+    _fn("get_weather", "Current weather for a city.", {"city": S, "unit": {"enum": ["c", "f"]}}, ["city"]),
+    _fn("get_forecast", "Daily forecast for a city.", {"city": S, "days": {"type": "integer"}}, ["city"]),
+    _fn(
+        "search_web",
+        "Search the web and return the top results.",
+        {"query": S, "n": {"type": "integer"}},
+        ["query"],
+    ),
+    _fn("send_email", "Send an email.", {"to": S, "subject": S, "body": S}, ["to", "subject", "body"]),
+    _fn(
+        "create_event",
+        "Create a calendar event.",
+        {"title": S, "start": S, "end": S, "attendees": {"type": "array", "items": S}},
+        ["title", "start"],
+    ),
+    _fn(
+        "book_flight",
+        "Book a flight.",
+        {"origin": S, "destination": S, "date": S, "seat": {"enum": ["aisle", "window"]}},
+        ["origin", "destination", "date"],
+    ),
+    _fn(
+        "convert_currency",
+        "Convert an amount between currencies.",
+        {"amount": {"type": "number"}, "from": S, "to": S},
+        ["amount", "from", "to"],
+    ),
+    _fn("get_stock_price", "Latest stock price for a ticker.", {"ticker": S}, ["ticker"]),
+    _fn("translate", "Translate text.", {"text": S, "target_language": S}, ["text", "target_language"]),
+    _fn("set_reminder", "Set a reminder.", {"text": S, "at": S}, ["text", "at"]),
+    _fn("lookup_contact", "Find a contact by name.", {"name": S}, ["name"]),
+    _fn("write_note", "Save a note.", {"title": S, "text": S}, ["title", "text"]),
+]
+NOTE_TOOL = [TOOLS[-1]]
+
+
+def agent_script() -> list[list[dict[str, Any]]]:
+    """Five turns of one agent conversation; each turn appends these messages and asks for a reply.
+
+    The conversation is scripted (not the model's own replies) so both servers see identical prompts.
+    """
+
+    def call(i: int, name: str, args: dict[str, Any]) -> dict[str, Any]:
+        fn = {"name": name, "arguments": json.dumps(args)}
+        return {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{"id": f"call_{i}", "type": "function", "function": fn}],
+        }
+
+    def result(i: int, value: Any) -> dict[str, Any]:
+        return {"role": "tool", "tool_call_id": f"call_{i}", "content": json.dumps(value)}
+
+    return [
+        [{"role": "system", "content": "You are a travel assistant."}, *user("What's the weather in Paris?")],
+        [call(1, "get_weather", {"city": "Paris"}), result(1, {"temp_c": 18, "sky": "cloudy"})],
+        [
+            {"role": "assistant", "content": "It is 18 °C and cloudy in Paris."},
+            *user("Book me a flight there from Rome on 2026-12-03."),
+        ],
+        [
+            call(2, "book_flight", {"origin": "Rome", "destination": "Paris", "date": "2026-12-03"}),
+            result(2, {"booking": "AF1234", "status": "confirmed"}),
+        ],
+        [{"role": "assistant", "content": "Booked: flight AF1234."}, *user("Remind me the day before.")],
+    ]
+
+
+# -- workloads ----------------------------------------------------------------------------------------
+
+Row = tuple[str, float | None, str]
+
+
+def single(client: OpenAI, model: str, runs: int) -> list[Row]:
+    timings = [stream(client, model, user(STORY), MAX_TOKENS, temperature=0.0) for _ in range(runs)]
+    return [
+        ("one stream: decode", statistics.median(t.decode_tok_s or 0 for t in timings), "tok/s"),
+        ("one stream: time to first token", statistics.median(t.ttft for t in timings), "s"),
+    ]
+
+
+def concurrent(client: OpenAI, model: str, n: int) -> list[Row]:
+    def one(i: int) -> Timing:
+        return stream(client, model, user(f"{STORY} (story {i})"), MAX_TOKENS, temperature=0.7, seed=i)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(n) as pool:
+        timings = list(pool.map(one, range(n)))
+    wall = max(t.last for t in timings) - start
+    return [
+        (f"{n} streams: aggregate decode", sum(t.completion_tokens for t in timings) / wall, "tok/s"),
+        (f"{n} streams: mean time to first token", statistics.mean(t.ttft for t in timings), "s"),
+    ]
+
+
+def tools_ttft(client: OpenAI, model: str) -> list[Row]:
+    cold = stream(client, model, user("What's the weather in Oslo?"), 16, tools=TOOLS, temperature=0.0)
+    warm = stream(client, model, user("What's the price of AAPL?"), 16, tools=TOOLS, temperature=0.0)
+    return [
+        ("12 tools: time to first token, cold", cold.ttft, "s"),
+        ("12 tools: time to first token, prefix cached", warm.ttft, "s"),
+        ("12 tools: cached prompt tokens reported", float(warm.cached_tokens), "tok"),
+    ]
+
+
+def agent_loop(client: OpenAI, model: str) -> list[Row]:
+    messages: list[dict[str, Any]] = []
+    start = time.perf_counter()
+    tokens = 0
+    for turn in agent_script():
+        messages += turn
+        tokens += stream(client, model, messages, TURN_TOKENS, tools=TOOLS, temperature=0.0).completion_tokens
+    return [
+        ("5-turn agent loop: total time", time.perf_counter() - start, "s"),
+        ("5-turn agent loop: completion tokens", float(tokens), "tok"),
+    ]
+
+
+def grammar(client: OpenAI, model: str, plain: float | None) -> list[Row]:
+    ask = user("Write a very long note titled 'Trip' describing every day of a two-week trip to Japan.")
+    choice = {"type": "function", "function": {"name": "write_note"}}
+    timing = stream(client, model, ask, MAX_TOKENS, tools=NOTE_TOOL, tool_choice=choice, temperature=0.0)
+    rate = timing.decode_tok_s
+    overhead = (plain / rate - 1) * 100 if plain and rate else None
+    return [
+        ("decode inside a tool-argument grammar", rate, "tok/s"),
+        ("grammar overhead vs plain decode", overhead, "%"),
+    ]
+
+
+def run_workloads(base_url: str, pid: int, runs: int) -> list[Row]:
+    client = OpenAI(base_url=base_url, api_key="unused", timeout=1800, max_retries=0)
+    model = client.models.list().data[0].id
+    stream(client, model, user("Say hi."), 4, temperature=0.0)  # warm-up: page in the weights
+    cpu_before, began = foreign_cpu_s(pid), time.perf_counter()
+    rows = single(client, model, runs)
+    rows += concurrent(client, model, 4) + concurrent(client, model, 8)
+    rows += tools_ttft(client, model)  # the tools are new to the server here: the cold figure is cold
+    rows += agent_loop(client, model)
+    rows += grammar(client, model, rows[0][1])
+    rows.append(("peak RSS", peak_rss_mib(pid), "MiB"))
+    cpu_after = foreign_cpu_s(pid)
+    busy = (cpu_after - cpu_before) / (time.perf_counter() - began) if cpu_after and cpu_before else None
+    return [*rows, ("other processes' CPU meanwhile", busy, "cores")]
+
+
+# -- servers ------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def llama_server(gguf: Path, threads: int, slots: int, ctx: int) -> Iterator[tuple[str, int]]:
+    port = free_port()
+    cmd = [str(llama_server_path()), "-m", str(gguf), "--jinja", "-t", str(threads), "-tb", str(threads)]
+    cmd += ["-np", str(slots), "-c", str(ctx * slots), "--kv-unified", "--no-webui"]
+    cmd += ["--host", "127.0.0.1", "--port", str(port)]
+    log = open(ROOT / "bench/results/llama-server.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 600
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"llama-server did not start; see {log.name}")
+            time.sleep(0.5)
+        yield f"http://127.0.0.1:{port}/v1", proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(60)
+        log.close()
+
+
+@contextmanager
+def fncall_server(gguf: Path, threads: int, slots: int, ctx: int) -> Iterator[tuple[str, int]]:
+    flags = ["--model", str(gguf), "--threads", str(threads), "--parallel", str(slots), "--ctx", str(ctx)]
+    server = start_server(*flags)
+    try:
+        yield server.base_url, server.process.pid
+    finally:
+        server.stop()
+
+
+SERVERS: dict[str, Callable[..., Any]] = {"llama.cpp": llama_server, "fncall": fncall_server}
+
+
+def print_table(results: dict[str, list[Row]]) -> None:
+    names = list(results)
+    print(f"{'figure':<48} {names[0]:>10} {names[1]:>10} {'ratio':>7}  unit")
+    for (label, a, unit), (_, b, _) in zip(*results.values(), strict=True):
+        ratio = f"{b / a:.2f}" if a and b is not None else "n/a"
+        shown = ["n/a" if v is None else f"{v:.2f}" for v in (a, b)]
+        print(f"{label:<48} {shown[0]:>10} {shown[1]:>10} {ratio:>7}  {unit}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--model", default="default", help="default, tiny or a .gguf path")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--slots", type=int, default=4, help="parallel slots of both servers")
+    parser.add_argument("--ctx", type=int, default=4096, help="context per slot")
+    parser.add_argument("--runs", type=int, default=3, help="repeats of the one-stream workload")
+    parser.add_argument("--only", choices=list(SERVERS), help="run one server only (no ratio)")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench/results/vs_llama_server.json")
+    args = parser.parse_args()
+    gguf = resolve_model(args.model).path
+    llama_server_path()  # build before timing anything
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    results: dict[str, list[Row]] = {}
+    for name, server in SERVERS.items():
+        if args.only and name != args.only:
+            continue
+        print(f"benchmarking {name} ...", flush=True)
+        with server(gguf, args.threads, args.slots, args.ctx) as (base_url, pid):
+            results[name] = run_workloads(base_url, pid, args.runs)
+    if len(results) == 2:
+        print_table(results)
+    report = {
+        "benchmark": "vs_llama_server",
+        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "fncall": commit(),
+        "model": str(gguf.name),
+        "threads": args.threads,
+        "slots": args.slots,
+        "ctx_per_slot": args.ctx,
+        "figures": {
+            name: {label: {"value": v, "unit": u} for label, v, u in rows} for name, rows in results.items()
+        },
+    }
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""Slot placement and prefix bookkeeping of the scheduler (pure logic; the KV operations are recorded)."""
+
+from __future__ import annotations
+
+from fncall.engine.sampling import SamplingParams
+from fncall.engine.scheduler import Scheduler, common_prefix
+from fncall.engine.sequence import GenerationRequest, Sequence, Status
+
+
+class RecordingMemory:
+    def __init__(self, *, can_truncate: bool = True) -> None:
+        self.can_truncate = can_truncate
+        self.ops: list[tuple[str, int, int, int]] = []
+
+    def truncate(self, slot: int, n: int) -> bool:
+        self.ops.append(("truncate", slot, n, -1))
+        return self.can_truncate or n == 0
+
+    def share(self, src: int, dst: int, n: int) -> None:
+        self.ops.append(("share", src, dst, n))
+
+
+def seq(*prompt: int) -> Sequence:
+    return Sequence(
+        request=GenerationRequest(prompt, SamplingParams()), emit=lambda e: None, max_new_tokens=8
+    )
+
+
+def run_to_end(s: Scheduler, sq: Sequence) -> None:
+    """Prefills the sequence's prompt, as the engine would, then retires it."""
+    while sq.status is not Status.DECODING:
+        for work in s.schedule():
+            s.advance(work)
+    s.retire(sq, "stop")
+
+
+def test_common_prefix() -> None:
+    assert common_prefix([1, 2, 3], (1, 2, 4)) == 2
+    assert common_prefix([], (1,)) == 0
+    assert common_prefix([1, 2], (1, 2, 3)) == 2
+
+
+def test_new_sequence_goes_to_the_slot_holding_its_prefix() -> None:
+    memory = RecordingMemory()
+    s = Scheduler(n_slots=3, token_budget=64, max_waiting=8, memory=memory)
+    a, b = seq(1, 2, 3, 4), seq(7, 8, 9)
+    for x in (a, b):
+        s.add(x)
+        run_to_end(s, x)
+    c = seq(7, 8, 5, 6)
+    s.add(c)
+    s.schedule()
+    assert c.slot == b.slot and c.n_cached == c.n_reused == 2
+    assert memory.ops[-1] == ("truncate", b.slot, 2, -1)
+    assert s.cached[c.slot] == [7, 8]
+
+
+def test_whole_prompt_cached_still_decodes_its_last_token() -> None:
+    s = Scheduler(n_slots=1, token_budget=64, max_waiting=8, memory=RecordingMemory())
+    first = seq(1, 2, 3)
+    s.add(first)
+    run_to_end(s, first)
+    again = seq(1, 2, 3)
+    s.add(again)
+    (work,) = s.schedule()
+    assert again.n_reused == 2 and work.tokens == (3,) and work.start_pos == 2 and work.samples
+
+
+def test_unrelated_prompt_evicts_the_least_recently_used_slot() -> None:
+    s = Scheduler(n_slots=2, token_budget=64, max_waiting=8, memory=RecordingMemory())
+    old, recent = seq(1, 1, 1), seq(2, 2, 2)
+    for x in (old, recent):
+        s.add(x)
+        run_to_end(s, x)
+    other = seq(3, 3, 3)
+    s.add(other)
+    s.schedule()
+    assert other.slot == old.slot and other.n_reused == 0
+    assert s.cached[recent.slot] == [2, 2, 2]  # the recent prefix survives
+
+
+def test_running_sequence_lends_its_prefix_to_a_free_slot() -> None:
+    memory = RecordingMemory()
+    s = Scheduler(n_slots=2, token_budget=64, max_waiting=8, memory=memory)
+    donor = seq(4, 5, 6, 7, 8)
+    s.add(donor)
+    s.advance(s.schedule()[0])  # prefilled, now decoding (still running)
+    donor.output.append(99)  # its first sample
+    borrower = seq(4, 5, 6, 9)
+    s.add(borrower)
+    s.schedule()
+    assert borrower.slot != donor.slot and borrower.n_reused == 3
+    assert ("share", donor.slot, borrower.slot, 3) in memory.ops
+    assert s.cached[borrower.slot] == [4, 5, 6]
+
+
+def test_cache_that_cannot_drop_a_suffix_starts_from_scratch() -> None:
+    s = Scheduler(n_slots=1, token_budget=64, max_waiting=8, memory=RecordingMemory(can_truncate=False))
+    first = seq(1, 2, 3)
+    s.add(first)
+    run_to_end(s, first)
+    second = seq(1, 2, 4)
+    s.add(second)
+    s.schedule()
+    assert second.n_reused == 0 and s.cached[second.slot] == []
