@@ -137,3 +137,59 @@ def test_auto_and_none_give_text_or_valid_calls(rt: Runtime, choice: str) -> Non
     found = calls(message, raw)
     assert (reason == "tool_calls") == bool(found), raw
     assert not (choice == "none" and found), raw
+
+
+ORDER_PARAMS = {
+    "type": "object",
+    "$defs": {
+        "item": {
+            "type": "object",
+            "properties": {"sku": {"type": "string"}, "qty": {"type": "integer"}},
+            "required": ["sku", "qty"],
+        }
+    },
+    "properties": {
+        "customer": {
+            "type": "object",
+            "properties": {"name": {"type": "string"}, "vip": {"type": "boolean"}},
+            "required": ["name", "vip"],
+        },
+        "items": {"type": "array", "items": {"$ref": "#/$defs/item"}},
+        "priority": {"anyOf": [{"type": "integer"}, {"type": "string", "enum": ["low", "high"]}]},
+        "discount": {"type": "number"},
+        "note": {"type": ["string", "null"]},
+    },
+    "required": ["customer", "items", "priority"],
+}
+ORDER = {"type": "function", "function": {"name": "place_order", "parameters": ORDER_PARAMS}}
+SPELLED = [
+    (
+        "place_order",
+        {
+            "customer": {"name": 'Ann "A" O\'Neil', "vip": True},
+            "items": [{"sku": "A1", "qty": 2}],
+            "priority": "high",
+            "discount": 0.05,
+            "note": None,
+        },
+    ),
+    ("get_time", {"city": "Tokyo"}),
+]
+
+
+@pytest.mark.parametrize("parallel", [True, False])
+def test_the_grammar_accepts_the_formats_own_spelling(rt: Runtime, parallel: bool) -> None:
+    """Grammar and parser follow one definition: the format's spelling of valid calls is in the grammar."""
+    from fncall.tools.spec import parse_tool_request
+
+    req = parse_tool_request([ORDER, TIME], "required", parallel)
+    assert req is not None
+    calls = SPELLED if parallel else SPELLED[:1]
+    constraint = rt.tool_constraint(req)()
+    matcher = constraint.matcher  # type: ignore[attr-defined]
+    text = rt.tool_format.spell(calls)
+    assert matcher.consume_tokens(rt.model.tokenize(text, add_special=False)), (text, matcher.get_error())
+    assert matcher.is_accepting(), text
+    undeclared = rt.tool_constraint(req)().matcher  # type: ignore[attr-defined]
+    wrong = text.replace("get_time", "get_tim3").replace("place_order", "place_0rder")
+    assert not undeclared.consume_tokens(rt.model.tokenize(wrong, add_special=False)), wrong
