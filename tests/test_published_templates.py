@@ -14,7 +14,7 @@ import pytest
 
 from fncall.chat.messages import to_template_messages
 from fncall.chat.template import ChatTemplate, TemplateRenderError
-from fncall.tools.formats import FALLBACK, FORMATS, ToolFormat, detect
+from fncall.tools.formats import FALLBACK, FORMATS, ToolFormat, detect, with_reasoning
 from fncall.tools.parser import collect, parse
 from fncall.tools.render import prompt_inputs
 from fncall.tools.spec import ToolRequest, parse_tool_request
@@ -178,3 +178,21 @@ def test_template_spelling_of_calls_parses_back(template_name: str) -> None:
 
 def test_formats_are_listed_once() -> None:
     assert len(FORMATS) == len({f.name for f in FORMATS.values()})
+
+
+@pytest.mark.parametrize(
+    ("name", "think", "think_open"),
+    [
+        ("Qwen-Qwen3-0.6B.jinja", True, False),
+        ("Qwen3.5-4B.jinja", True, True),
+        ("deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja", True, True),
+        ("GLM-4.7-Flash.jinja", True, True),
+        ("meta-llama-Llama-3.1-8B-Instruct.jinja", False, False),
+        ("Qwen-Qwen2.5-7B-Instruct.jinja", False, False),
+    ],
+)
+def test_reasoning_blocks_are_found_from_the_template(name: str, think: bool, think_open: bool) -> None:
+    template, fmt, _ = load(name)
+    generation_prompt = template.render([{"role": "user", "content": "Hi"}], add_generation_prompt=True)
+    syntax = with_reasoning(fmt, template.source, generation_prompt).syntax
+    assert (syntax.think is not None, syntax.think_open) == (think, think_open)

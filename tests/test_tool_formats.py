@@ -11,13 +11,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fncall.tools.formats import FORMATS, ToolFormat, choose, detect
+from fncall.tools.formats import FORMATS, ToolFormat, choose, detect, with_reasoning
 from fncall.tools.formats.mistral import mistral_id
-from fncall.tools.parser import CallBegin, Content, ParsedMessage, Reasoning, collect, parse
+from fncall.tools.parser import CallArgs, CallBegin, Content, ParsedMessage, Reasoning, collect, parse
 from tests.test_tool_parser import TRICKY, normalise, splits, stream
 
 NAMES = ("get_weather", "search", "get")
-FAMILIES = list(FORMATS.values())
+# Every format, plus the fallback as given to templates that know <think> and to those whose generation
+# prompt opens it.
+THINKING = with_reasoning(FORMATS["hermes"], "<think>", "")
+OPEN_THINK = with_reasoning(FORMATS["hermes"], "<think>", "<|Assistant|><think>\n")
+FAMILIES = [*FORMATS.values(), THINKING, OPEN_THINK]
 
 
 def parsed(fmt: ToolFormat, text: str) -> ParsedMessage:
@@ -113,6 +117,29 @@ def stream_with(syntax: Any, chunks: list[str]) -> list[Any]:
 
     parser = ToolCallParser(syntax, NAMES)
     return [e for c in chunks for e in parser.feed(c)] + parser.finish()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("I think.\n</think>\n\nParis.", [Reasoning("I think."), Content("Paris.")]),
+        (
+            'Hmm. <tool_call>\n{"name": "get", "arguments": {}}\n</tool_call>',
+            [Reasoning("Hmm."), CallBegin(0, "get"), CallArgs(0, "{}")],
+        ),
+        ("Still thinking", [Reasoning("Still thinking")]),
+        ("</think>Paris.", [Content("Paris.")]),
+    ],
+)
+def test_a_generation_prompt_that_opens_reasoning(text: str, expected: list[Any]) -> None:
+    assert OPEN_THINK.syntax.think_open and not THINKING.syntax.think_open
+    assert parse(OPEN_THINK.syntax, NAMES, text) == expected
+    assert normalise(stream_with(OPEN_THINK.syntax, list(text))) == expected
+
+
+def test_reasoning_is_added_only_where_the_template_knows_it() -> None:
+    assert with_reasoning(FORMATS["llama3"], "{{ messages }}", "x") is FORMATS["llama3"]
+    assert with_reasoning(FORMATS["qwen3"], "<think>", "assistant\n") is FORMATS["qwen3"]
 
 
 def test_qwen3_reasoning_is_kept_apart() -> None:

@@ -14,14 +14,14 @@ from typing import Any
 import llama_cpp
 
 from fncall import __version__
-from fncall.chat.template import ChatTemplate
+from fncall.chat.template import ChatTemplate, TemplateRenderError
 from fncall.config import ServerConfig
 from fncall.engine.engine import Engine, EngineConfig
 from fncall.engine.llama import LlamaModel
 from fncall.engine.sequence import Constraint
 from fncall.models import resolve_model
 from fncall.tools.constraint import GrammarCompiler
-from fncall.tools.formats import ToolFormat, choose, marker_tokens
+from fncall.tools.formats import ToolFormat, choose, marker_tokens, with_reasoning
 from fncall.tools.grammar import plan_grammars
 from fncall.tools.spec import ToolRequest
 
@@ -66,10 +66,12 @@ class Runtime:
         model_id = config.model_id or resolved.model_id
         seed = f"{__version__}|{llama_cpp.__version__}|{model_id}|{resolved.path.stat().st_size}"
         tool_format, native_tools = choose(template.source, config.tool_format, specials)
+        tool_format = with_reasoning(tool_format, template.source, _generation_prompt(template))
         log.info("loaded %s (%s) from %s", model_id, model.description, resolved.path)
         how = "forced" if config.tool_format else "detected"
         where = "rendered by the model's template" if native_tools else "described in our system prompt"
-        log.info("tool format: %s (%s; %s)", tool_format.name, how, where)
+        reasoning = "; <think> reasoning kept apart" if tool_format.syntax.think else ""
+        log.info("tool format: %s (%s; %s%s)", tool_format.name, how, where, reasoning)
         grammars = GrammarCompiler(model)
         threading.Thread(target=grammars.warm_up, name="fncall-grammar-warm-up", daemon=True).start()
         return cls(
@@ -123,3 +125,11 @@ def _special_token(model: LlamaModel, text: str) -> int | None:
     attr = llama_cpp.llama_vocab_get_attr(model.vocab_handle, token)
     marked = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED
     return token if attr & marked else None
+
+
+def _generation_prompt(template: ChatTemplate) -> str:
+    """What the template writes for a one-message conversation (does its generation prompt open a block?)."""
+    try:
+        return template.render([{"role": "user", "content": "Hi"}], add_generation_prompt=True)
+    except TemplateRenderError:
+        return ""

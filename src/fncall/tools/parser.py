@@ -116,7 +116,9 @@ class ToolCallParser:
         self._think: list[Elem] = [("ws", ""), ("lit", syntax.think[0])] if syntax.think else []
         self._text_head = syntax.text_name + syntax.name_end if syntax.text_name else ""
         self._state = _State(mode="text")
-        if syntax.think:
+        if syntax.think_open:
+            self._state.mode, self._state.after_call = "reason", True
+        elif syntax.think:
             self._state.mode = "think"
         else:
             self._begin_output()
@@ -248,8 +250,14 @@ class ToolCallParser:
             self._begin_output()
             s.after_call = True
             return
-        # whitespace before the closing marker is not part of the reasoning: hold it until text follows
-        keep = held_suffix(buf, marker)
+        call = self._syntax.open
+        if call and buf.endswith(call):  # a call ends an unclosed reasoning block (and is a call)
+            self._emit(_REASONING, buf[: -len(call)].rstrip(WS))
+            self._begin_output()
+            self._replay(call)
+            return
+        # whitespace before a closing marker is not part of the reasoning: hold it until text follows
+        keep = max(held_suffix(buf, marker), held_suffix(buf, call))
         text = buf[: len(buf) - keep].rstrip(WS)
         self._emit(_REASONING, text)
         s.buf = buf[len(text) :]

@@ -38,6 +38,7 @@ class CallSyntax:
     open_in_prompt: bool = False  # the generation prompt ends with `open`: the output starts in a head
     text_name: str = ""  # with name_end: this "name" introduces plain text (Functionary's `all`)
     think: tuple[str, str] | None = None  # a reasoning block the output may start with (Qwen3's <think>)
+    think_open: bool = False  # the generation prompt opened that block: the output starts inside it
     pythonic: bool = False  # anchored `[name(key=value, …), …]` with Python literals (Llama 3.2)
 
     def __post_init__(self) -> None:
@@ -49,6 +50,8 @@ class CallSyntax:
             raise ValueError("CallSyntax: a bare-name head cannot be listed or fenced")
         if self.think is not None and not all(self.think):
             raise ValueError("CallSyntax.think must be two non-empty markers")
+        if self.think_open and self.think is None:
+            raise ValueError("CallSyntax.think_open needs the think markers")
 
     @property
     def trigger(self) -> str:

@@ -4,10 +4,11 @@ that render no tools, from the special tokens of its vocabulary)."""
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import replace
 
 from fncall.tools.formats.base import ToolFormat
 from fncall.tools.formats.functionary import FUNCTIONARY_V31, FUNCTIONARY_V32
-from fncall.tools.formats.hermes import HERMES, QWEN3
+from fncall.tools.formats.hermes import HERMES, QWEN3, THINK
 from fncall.tools.formats.llama3 import LLAMA3, LLAMA3_PYTHONIC
 from fncall.tools.formats.mistral import MISTRAL, MISTRAL_V11
 
@@ -44,6 +45,17 @@ def detect(template_source: str, special_tokens: Collection[str] = ()) -> tuple[
     return FALLBACK, False
 
 
+def with_reasoning(fmt: ToolFormat, template_source: str, generation_prompt: str) -> ToolFormat:
+    """`fmt`, keeping a `<think>` block out of content and calls when the template knows one, and starting
+    inside it when the generation prompt opens it (DeepSeek-R1 distills, Qwen3.5, GLM-4.7, …)."""
+    syntax = fmt.syntax
+    if syntax.think is None and THINK[0] in template_source:
+        syntax = replace(syntax, think=THINK)
+    if syntax.think is not None and generation_prompt.rstrip().endswith(syntax.think[0]):
+        syntax = replace(syntax, think_open=True)
+    return fmt if syntax == fmt.syntax else replace(fmt, syntax=syntax)
+
+
 def marker_tokens() -> set[str]:
     """Every special token some format's detection looks for in a vocabulary."""
     return {token for fmt in FORMATS.values() for token in fmt.tokens}
@@ -62,4 +74,4 @@ def choose(
     return FORMATS[forced], native and detected.name == forced
 
 
-__all__ = ["FORMATS", "FALLBACK", "ToolFormat", "choose", "detect", "marker_tokens"]
+__all__ = ["FORMATS", "FALLBACK", "ToolFormat", "choose", "detect", "marker_tokens", "with_reasoning"]
