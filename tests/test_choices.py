@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fncall.api.choices import ChoiceBuilder, canonical_json, merge
-from fncall.tools.formats import FALLBACK
+from fncall.tools.formats import FALLBACK, FORMATS
 from fncall.tools.spec import parse_tool_request
 
 TOOLS = parse_tool_request([{"type": "function", "function": {"name": "get_weather"}}], None, None)
@@ -49,3 +49,22 @@ def test_a_new_call_or_text_after_results_is_released() -> None:
     assert not builder.repeated
     text = ChoiceBuilder(TOOLS, FALLBACK.syntax, answered)
     assert text.feed("It is ") == [{"content": "It is "}]  # text is released as soon as it is text
+
+
+def test_reasoning_streams_apart_from_content_and_calls() -> None:
+    qwen3 = FORMATS["qwen3"]
+    builder = ChoiceBuilder(TOOLS, qwen3.syntax, new_id=qwen3.new_call_id)
+    deltas = run(builder, "<think>\nParis, so get_weather.\n</think>\n\n" + CALL)
+    assert {"reasoning_content": "P"} in deltas  # streamed as it is generated
+    message = merge(deltas)
+    assert message["reasoning_content"] == "Paris, so get_weather."
+    assert message["content"] is None and message["tool_calls"][0]["function"]["name"] == "get_weather"
+    assert builder.finish_reason("stop") == "tool_calls"
+
+
+def test_call_ids_come_from_the_format() -> None:
+    mistral = FORMATS["mistral"]
+    builder = ChoiceBuilder(TOOLS, mistral.syntax, new_id=mistral.new_call_id)
+    message = merge(run(builder, '[TOOL_CALLS][{"name": "get_weather", "arguments": {}}]'))
+    [call] = message["tool_calls"]
+    assert len(call["id"]) == 9 and call["id"].isalnum()

@@ -17,6 +17,7 @@ from fncall.tools.parser import (
     Content,
     Event,
     ParsedMessage,
+    Reasoning,
     ToolCallParser,
     collect,
     parse,
@@ -258,9 +259,19 @@ def test_arguments_stream_before_the_call_closes() -> None:
     assert all(not isinstance(e, Content) for evs in events for e in evs)
 
 
-def test_empty_markers_are_refused() -> None:
-    with pytest.raises(ValueError, match="non-empty"):
-        CallSyntax("<tool_call>", "")
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"open": "", "name_end": ">"},
+        {"open": "", "listed": True},
+        {"open": "", "open_in_prompt": True},
+        {"open": "<f=", "name_end": ">", "listed": True},
+        {"open": "<tool_call>", "think": ("<think>", "")},
+    ],
+)
+def test_inconsistent_syntaxes_are_refused(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="CallSyntax"):
+        CallSyntax(**kwargs)
 
 
 # Property tests: any chunking of generated outputs gives the one-shot events.
@@ -278,6 +289,8 @@ def normalise(events: Iterable[Event]) -> list[Event]:
         last = out[-1] if out else None
         if isinstance(ev, Content) and isinstance(last, Content):
             out[-1] = Content(last.text + ev.text)
+        elif isinstance(ev, Reasoning) and isinstance(last, Reasoning):
+            out[-1] = Reasoning(last.text + ev.text)
         elif isinstance(ev, CallArgs) and isinstance(last, CallArgs) and last.index == ev.index:
             out[-1] = CallArgs(ev.index, last.text + ev.text)
         else:

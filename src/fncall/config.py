@@ -30,6 +30,7 @@ class ServerConfig:
     max_body_bytes: int = 4 * 1024 * 1024
     request_timeout: float = 600.0  # seconds from submission to the last token; 0 = no limit
     shutdown_timeout: float = 30.0  # seconds running requests may take to finish after SIGTERM
+    tool_format: str | None = None  # a name from `fncall formats`; None = detected from the chat template
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -40,6 +41,11 @@ class ServerConfig:
             raise ValueError(f"threads must be at least 0, got {self.threads}")
         if self.parallel < 1:
             raise ValueError(f"parallel must be at least 1, got {self.parallel}")
+        if self.tool_format is not None:
+            from fncall.tools.formats import FORMATS  # pure data; imported here to keep config light
+
+            if self.tool_format not in FORMATS:
+                raise ValueError(f"unknown tool format {self.tool_format!r}; known: {', '.join(FORMATS)}")
         if self.max_waiting < 1:
             raise ValueError(f"max_waiting must be at least 1, got {self.max_waiting}")
         if self.max_body_bytes < 1024:

@@ -14,14 +14,14 @@ from typing import Any
 import llama_cpp
 
 from fncall import __version__
-from fncall.chat.template import ChatTemplate
+from fncall.chat.template import ChatTemplate, TemplateRenderError
 from fncall.config import ServerConfig
 from fncall.engine.engine import Engine, EngineConfig
 from fncall.engine.llama import LlamaModel
 from fncall.engine.sequence import Constraint
 from fncall.models import resolve_model
 from fncall.tools.constraint import GrammarCompiler
-from fncall.tools.formats import Markers, ToolFormat, detect
+from fncall.tools.formats import ToolFormat, choose, marker_tokens, with_reasoning
 from fncall.tools.grammar import plan_grammars
 from fncall.tools.spec import ToolRequest
 
@@ -52,6 +52,7 @@ class Runtime:
             bos_token=model.token_text(model.bos_id) if model.bos_id >= 0 else "",
             eos_token=model.token_text(model.eos_id) if model.eos_id >= 0 else "",
         )
+        specials = {t for t in marker_tokens() if _special_token(model, t) is not None}
         engine = Engine(
             model,
             EngineConfig(
@@ -64,11 +65,13 @@ class Runtime:
         engine.start()
         model_id = config.model_id or resolved.model_id
         seed = f"{__version__}|{llama_cpp.__version__}|{model_id}|{resolved.path.stat().st_size}"
-        tool_format, native_tools = detect(template.source)
+        tool_format, native_tools = choose(template.source, config.tool_format, specials)
+        tool_format = with_reasoning(tool_format, template.source, _generation_prompt(template))
         log.info("loaded %s (%s) from %s", model_id, model.description, resolved.path)
-        log.info(
-            "tool format: %s (%s)", tool_format.name, "native template" if native_tools else "fallback prompt"
-        )
+        how = "forced" if config.tool_format else "detected"
+        where = "rendered by the model's template" if native_tools else "described in our system prompt"
+        reasoning = "; <think> reasoning kept apart" if tool_format.syntax.think else ""
+        log.info("tool format: %s (%s; %s%s)", tool_format.name, how, where, reasoning)
         grammars = GrammarCompiler(model)
         threading.Thread(target=grammars.warm_up, name="fncall-grammar-warm-up", daemon=True).start()
         return cls(
@@ -100,14 +103,33 @@ class Runtime:
     def tool_constraint(self, req: ToolRequest) -> Callable[[], Constraint]:
         """Per-sequence constraint factory for a tool request; compiles on first use (blocking)."""
         syntax = self.tool_format.syntax
-        open_token = self.model.single_token(syntax.open)
+        open_token = _special_token(self.model, syntax.trigger) if syntax.trigger else None
         if req.mode == "none":  # the call marker may never be sampled; nothing else is constrained
             return self.grammars.ban([open_token] if open_token is not None else [])
-        markers = Markers(self._marker(syntax.open), self._marker(syntax.close))
-        plan = plan_grammars(self.tool_format, req, markers, open_is_token=open_token is not None)
+        plan = plan_grammars(self.tool_format, req, self._marker, open_is_token=open_token is not None)
         return self.grammars.factory(plan, open_token)
 
     def _marker(self, text: str) -> str:
         """A special token by id (llguidance needs `<[id]>` for those), else a quoted literal."""
-        token = self.model.single_token(text)
+        token = _special_token(self.model, text)
         return f"<[{token}]>" if token is not None else json.dumps(text)
+
+
+def _special_token(model: LlamaModel, text: str) -> int | None:
+    """The id of `text` if the vocabulary has it as one control or added token (Qwen's `<tool_call>`,
+    Llama's `<|python_tag|>`, Mistral's `[TOOL_CALLS]`), not an ordinary piece of text like `>`."""
+    token = model.single_token(text)
+    if token is None:
+        return None
+    # TODO(engine): belongs on LlamaModel next to single_token; kept here while engine/ is being changed.
+    attr = llama_cpp.llama_vocab_get_attr(model.vocab_handle, token)
+    marked = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED
+    return token if attr & marked else None
+
+
+def _generation_prompt(template: ChatTemplate) -> str:
+    """What the template writes for a one-message conversation (does its generation prompt open a block?)."""
+    try:
+        return template.render([{"role": "user", "content": "Hi"}], add_generation_prompt=True)
+    except TemplateRenderError:
+        return ""

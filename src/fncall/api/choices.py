@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from typing import Any
 
-from fncall.tools.parser import CallArgs, CallBegin, CallSyntax, Content, Event, ToolCallParser
+from fncall.tools.parser import CallArgs, CallBegin, CallSyntax, Content, Event, Reasoning, ToolCallParser
 from fncall.tools.spec import ToolRequest
 
 Delta = dict[str, Any]
@@ -33,10 +34,13 @@ class ChoiceBuilder:
         tools: ToolRequest | None,
         syntax: CallSyntax,
         answered: frozenset[tuple[str, str]] = frozenset(),
+        *,
+        new_id: Callable[[], str] = new_call_id,
     ) -> None:
         parse = tools is not None and tools.mode != "none"  # "none": nothing is converted
         self._parser = ToolCallParser(syntax, tools.allowed) if parse and tools else None
         self._answered = answered
+        self._new_id = new_id  # the format's call ids (Mistral's templates accept only 9 characters)
         self._held: list[Delta] | None = [] if answered and self._parser else None
         self.n_calls = 0
         self.repeated = False
@@ -72,9 +76,11 @@ class ChoiceBuilder:
         match event:
             case Content(text=text):
                 return {"content": text}
+            case Reasoning(text=text):
+                return {"reasoning_content": text}
             case CallBegin(index=index, name=name):
                 self.n_calls += 1
-                call = {"index": index, "id": new_call_id(), "type": "function"}
+                call = {"index": index, "id": self._new_id(), "type": "function"}
                 return {"tool_calls": [call | {"function": {"name": name, "arguments": ""}}]}
             case CallArgs(index=index, text=text):
                 return {"tool_calls": [{"index": index, "function": {"arguments": text}}]}
@@ -83,10 +89,13 @@ class ChoiceBuilder:
 def merge(deltas: list[Delta]) -> dict[str, Any]:
     """The assistant message the deltas add up to: content None when only calls were made."""
     content: list[str] = []
+    reasoning: list[str] = []
     calls: list[dict[str, Any]] = []
     for delta in deltas:
         if "content" in delta:
             content.append(delta["content"])
+        if "reasoning_content" in delta:
+            reasoning.append(delta["reasoning_content"])
         for part in delta.get("tool_calls", ()):
             if "id" in part:
                 calls.append({"id": part["id"], "type": "function", "function": dict(part["function"])})
@@ -95,6 +104,8 @@ def merge(deltas: list[Delta]) -> dict[str, Any]:
     text = "".join(content)
     message: dict[str, Any] = {"role": "assistant", "content": text or (None if calls else "")}
     message |= {"refusal": None, "annotations": []}
+    if reasoning:  # the field DeepSeek and vLLM use for reasoning kept out of content
+        message["reasoning_content"] = "".join(reasoning)
     if calls:
         message["tool_calls"] = calls
     return message

@@ -136,7 +136,8 @@ class Generation:
         while True:
             if self._bridge is None or self._seq is None:
                 raise RuntimeError("Generation.start() must run before deltas()")
-            builder = ChoiceBuilder(plan.tools, self._rt.tool_format.syntax, plan.answered)
+            fmt = self._rt.tool_format
+            builder = ChoiceBuilder(plan.tools, fmt.syntax, plan.answered, new_id=fmt.new_call_id)
             try:
                 async for event in self._bridge.events(deadline):
                     if self._aborted is not None:

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from jinja2.ext import loopcontrols
+from jinja2 import nodes
+from jinja2.ext import Extension, loopcontrols
+from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 
@@ -31,9 +33,26 @@ def _raise_exception(message: str) -> None:
 
 
 def _tojson(
-    value: Any, indent: int | None = None, separators: tuple[str, str] | None = None, sort_keys: bool = False
+    value: Any,
+    indent: int | None = None,
+    separators: tuple[str, str] | None = None,
+    sort_keys: bool = False,
+    ensure_ascii: bool = False,
 ) -> str:
-    return json.dumps(value, ensure_ascii=False, indent=indent, separators=separators, sort_keys=sort_keys)
+    return json.dumps(
+        value, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys
+    )
+
+
+class _Generation(Extension):
+    """`{% generation %}…{% endgeneration %}` (transformers marks assistant tokens with it): its body."""
+
+    tags = {"generation"}
+
+    def parse(self, parser: Parser) -> nodes.Node:
+        lineno = next(parser.stream).lineno
+        body = parser.parse_statements(("name:endgeneration",), drop_needle=True)
+        return nodes.Scope(body, lineno=lineno)
 
 
 def _strftime_now(fmt: str) -> str:
@@ -41,7 +60,9 @@ def _strftime_now(fmt: str) -> str:
 
 
 def _environment() -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols])
+    env = ImmutableSandboxedEnvironment(
+        trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols, _Generation]
+    )
     env.filters["tojson"] = _tojson
     env.globals["raise_exception"] = _raise_exception
     env.globals["strftime_now"] = _strftime_now
@@ -81,7 +102,26 @@ class ChatTemplate:
         add_generation_prompt: bool = True,
         **extra: Any,
     ) -> str:
-        """Renders a conversation; raises TemplateRenderError for conversations the template rejects."""
+        """Renders a conversation; raises TemplateRenderError for conversations the template rejects.
+
+        Many templates cannot take `content: null` (OpenAI's assistant turn with only tool calls): when
+        rendering fails on one, it is rendered again with empty strings, as llama.cpp's server does.
+        """
+        try:
+            return self._render(messages, tools, add_generation_prompt, extra)
+        except TemplateRenderError:
+            if not any(m.get("content", "") is None for m in messages):
+                raise
+        blank = [{**m, "content": ""} if m.get("content", "") is None else m for m in messages]
+        return self._render(blank, tools, add_generation_prompt, extra)
+
+    def _render(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        tools: Sequence[Mapping[str, Any]] | None,
+        add_generation_prompt: bool,
+        extra: dict[str, Any],
+    ) -> str:
         try:
             return self._template.render(
                 messages=list(messages),

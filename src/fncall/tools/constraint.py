@@ -57,15 +57,16 @@ class GrammarConstraint:
 class LazyGrammar:
     """`auto`: free until the output starts a call, then the call grammar (no mask cost for plain text).
 
-    The first token may not open a bare JSON object: after a tool result, small models echo a pseudo
-    call (`{"name": …}`) as text instead of answering; a real call uses the format's own syntax.
+    The first token may not open a bare JSON object (`first`, for formats whose calls have an open
+    marker): after a tool result, small models echo a pseudo call (`{"name": …}`) as text instead of
+    answering; a real call uses the format's own syntax.
     """
 
     open_token: int | None
     on_open: llguidance.LLMatcher | None
     prefixes: list[tuple[re.Pattern[str], llguidance.LLMatcher]]
     piece: Callable[[int], bytes]
-    first: npt.NDArray[np.bool_]
+    first: npt.NDArray[np.bool_] | None
     n_vocab: int
     active: GrammarConstraint | None = None
     tokens: list[int] = field(default_factory=list)
@@ -146,7 +147,7 @@ class GrammarCompiler:
             return lambda: GrammarConstraint(start.deep_copy(), n_vocab)
         on_open = self._compiled(plan.on_open_token) if plan.on_open_token else None
         prefixes = [(re.compile(t.pattern), self._compiled(t.grammar)) for t in plan.prefixes]
-        piece, first = self._model.piece, self._no_bare_json()
+        piece, first = self._model.piece, self._no_bare_json() if plan.ban_bare_json else None
         return lambda: LazyGrammar(open_token, on_open, list(prefixes), piece, first, n_vocab)
 
     def ban(self, tokens: Collection[int]) -> Callable[[], Constraint]:

@@ -15,8 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fncall.tools.formats.base import Markers, ToolFormat
+from fncall.tools.formats.base import Tok, ToolFormat
+from fncall.tools.pythonic import TERMINALS, kwargs_rules
 from fncall.tools.spec import Tool, ToolRequest
+from fncall.tools.syntax import CallSyntax
 
 # Compact, deterministic arguments, the way models were trained on them (json.dumps' separators).
 _JSON_STYLE = {"item_separator": ", ", "key_separator": ": ", "whitespace_flexible": False}
@@ -37,53 +39,73 @@ class GrammarPlan:
     start: str | None  # constrains from the first token
     on_open_token: str | None  # once the call-open special token is sampled, the rest must match this
     prefixes: tuple[PrefixTrigger, ...] = ()
+    # After a tool result small models echo a bare JSON pseudo-call; formats whose calls have an open
+    # marker can refuse a first token that opens a JSON object (Llama's calls are bare JSON).
+    ban_bare_json: bool = True
 
 
-def plan_grammars(fmt: ToolFormat, req: ToolRequest, markers: Markers, *, open_is_token: bool) -> GrammarPlan:
-    rules = _call_rules(fmt, req.callable_tools, markers)
-    # Qwen ends a turn of calls with "</tool_call>\n" + EOS: whitespace after the last call must be allowed,
-    # or the grammar forces yet another call (an endless loop of calls).
-    more = ' ("\\n" call)*' if req.parallel else ""
-    calls = [*rules, f"calls: call{more} TRAILING_WS", "TRAILING_WS: /\\n?/"]
-    if req.mode == "required":
-        return GrammarPlan(start=_grammar("calls", calls), on_open_token=None)
+def plan_grammars(fmt: ToolFormat, req: ToolRequest, tok: Tok, *, open_is_token: bool) -> GrammarPlan:
+    """The grammars for a request in a format; `tok` spells a marker (`<[id]>` for a special token)."""
     syntax = fmt.syntax
-    lead = _grammar(f"/{_WS}/ calls", calls)
-    prefixes = [PrefixTrigger(rf"\s*{re.escape(syntax.open)}", lead)]
+    bodies = _body_rules(syntax, req.callable_tools, tok)
+    rules = [*bodies, *fmt.calls_rules(tok, req.parallel)]
+    if req.mode == "required":
+        return GrammarPlan(start=_grammar("calls", rules), on_open_token=None)
+    lead = _grammar(f"/{_WS}/ calls", rules)
+    if syntax.open_in_prompt:  # the answer starts with a recipient: a declared name means a call
+        names = "|".join(re.escape(t.name) for t in req.callable_tools)
+        prefixes = [PrefixTrigger(f"({names}){re.escape(syntax.name_end)}", _grammar("calls", rules))]
+    elif syntax.open:
+        prefixes = [PrefixTrigger(rf"\s*{re.escape(syntax.open)}", lead)]
+    else:  # anchored: the answer starts like a call (optionally after the lead marker)
+        before = rf"\s*({re.escape(syntax.lead)})?" if syntax.lead else ""
+        names = "|".join(re.escape(t.name) for t in req.callable_tools)
+        head = rf"\s*\[\s*({names})\(" if syntax.pythonic else _head_regex(syntax)
+        prefixes = [PrefixTrigger(before + head, lead)]
     if syntax.fence:
         # Fires only once the model itself wrote `{"name": "…", "arguments":` in the fence, so an echo
         # of a tool result (`{"name": …, "response": …}`) stays text instead of becoming a new call.
-        name_key, args_key = (re.escape(json.dumps(k)) for k in (syntax.name_key, syntax.args_key))
-        head = rf"\s*```(json)?\s*\{{\s*{name_key}\s*:\s*\"[^\"]*\"\s*,\s*{args_key}"
-        fenced = _grammar("FENCE_OPEN body FENCE_CLOSE", [*rules, f"FENCE_OPEN: /{_WS}```(json)?{_WS}/"])
+        fenced = _grammar("FENCE_OPEN body FENCE_CLOSE", [*bodies, f"FENCE_OPEN: /{_WS}```(json)?{_WS}/"])
         fenced += f"\nFENCE_CLOSE: /{_WS}```/"
-        prefixes.insert(0, PrefixTrigger(head, fenced))
+        prefixes.insert(0, PrefixTrigger(r"\s*```(json)?" + _head_regex(syntax), fenced))
     return GrammarPlan(
         start=None,
-        on_open_token=_grammar("calls", calls) if open_is_token else None,
+        on_open_token=_grammar("calls", rules) if open_is_token else None,
         prefixes=tuple(prefixes),
+        ban_bare_json=bool(syntax.open),
     )
+
+
+def _head_regex(syntax: CallSyntax) -> str:
+    name_key, args_key = (re.escape(json.dumps(k)) for k in (syntax.name_key, syntax.args_key))
+    return rf"\s*\{{\s*{name_key}\s*:\s*\"[^\"]*\"\s*,\s*{args_key}"
 
 
 def _grammar(start: str, rules: list[str]) -> str:
     return "\n".join(["%llguidance {}", f"start: {start}", *rules])
 
 
-def _call_rules(fmt: ToolFormat, tools: tuple[Tool, ...], markers: Markers) -> list[str]:
-    name_key, args_key = json.dumps(fmt.syntax.name_key), json.dumps(fmt.syntax.args_key)
+def _body_rules(syntax: CallSyntax, tools: tuple[Tool, ...], tok: Tok) -> list[str]:
+    """`body`: one call's name and arguments, as the syntax writes them (without the call markers)."""
+    name_key, args_key = json.dumps(syntax.name_key), json.dumps(syntax.args_key)
     lines = []
+    if syntax.pythonic:
+        for i, tool in enumerate(tools):
+            inner, rules = kwargs_rules(f"kw_{i}", tool.parameters)
+            lines += [f'body_{i}: {json.dumps(tool.name + "(")} {inner} ")"', *rules]
+        return [*lines, *TERMINALS, "body: " + " | ".join(f"body_{i}" for i in range(len(tools)))]
     for i, tool in enumerate(tools):
+        lines.append(f"args_{i}: %json {json.dumps(arguments_schema(tool))}")
+        if syntax.name_end:
+            lines.append(f"body_{i}: {json.dumps(tool.name)} {tok(syntax.name_end)} args_{i}")
+            continue
         # Whitespace around the call object's punctuation is the model's choice (Qwen pretty-prints
         # inside fences); the arguments themselves are compact JSON.
         head = _WS.join(["\\{", name_key, ":", json.dumps(tool.name), ",", args_key, ":", ""])
-        lines += [
-            f"body_{i}: HEAD_{i} args_{i} CLOSE_BRACE",
-            f"HEAD_{i}: /{head}/",
-            f"args_{i}: %json {json.dumps(arguments_schema(tool))}",
-        ]
-    lines.append(f"CLOSE_BRACE: /{_WS}\\}}/")
+        lines += [f"body_{i}: HEAD_{i} args_{i} CLOSE_BRACE", f"HEAD_{i}: /{head}/"]
+    if not syntax.name_end:
+        lines.append(f"CLOSE_BRACE: /{_WS}\\}}/")
     lines.append("body: " + " | ".join(f"body_{i}" for i in range(len(tools))))
-    lines.append(fmt.call_rule(markers))
     return lines
 
 

@@ -20,8 +20,8 @@ def prompt_inputs(
     if req and req.mode == "auto":
         messages = _with_system(list(messages), AUTO_HINT)
     if native:
-        return list(messages), tools
-    out = [_spell_calls(m, fmt) for m in messages]
+        return fmt.prepare(list(messages)), tools
+    out = _spell_results([_spell_calls(m, fmt) for m in messages])
     if tools:
         listing = "\n".join(json.dumps(t, ensure_ascii=False) for t in tools)
         text = fmt.instructions(listing)
@@ -51,12 +51,22 @@ def _spell_calls(message: dict[str, Any], fmt: ToolFormat) -> dict[str, Any]:
     calls = message.get("tool_calls")
     if not calls:
         return message
-    syntax = fmt.syntax
-    blocks = [
-        f"{syntax.open}\n"
-        + json.dumps({syntax.name_key: c["function"]["name"], syntax.args_key: c["function"]["arguments"]})
-        + f"\n{syntax.close}"
-        for c in calls
-    ]
-    text = "\n".join(filter(None, [message.get("content"), *blocks]))
+    spelled = fmt.spell([(c["function"]["name"], c["function"]["arguments"]) for c in calls])
+    text = "\n".join(filter(None, [message.get("content"), spelled]))
     return {k: v for k, v in message.items() if k != "tool_calls"} | {"content": text}
+
+
+def _spell_results(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Tool results as one user turn per run of results, `<tool_response>`-tagged as Hermes templates do:
+    templates without tool support drop or refuse the `tool` role."""
+    out: list[dict[str, Any]] = []
+    for i, message in enumerate(messages):
+        if message["role"] != "tool":
+            out.append(message)
+            continue
+        text = f"<tool_response>\n{message.get('content') or ''}\n</tool_response>"
+        if i and messages[i - 1]["role"] == "tool":
+            out[-1] = out[-1] | {"content": f"{out[-1]['content']}\n{text}"}
+        else:
+            out.append({"role": "user", "content": text})
+    return out

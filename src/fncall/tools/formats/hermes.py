@@ -1,15 +1,20 @@
-"""Hermes / Qwen2.5 tool calls: one `<tool_call>\\n{"name": …, "arguments": …}\\n</tool_call>` block per call.
+"""Hermes / Qwen2.5 / Qwen3 tool calls: one `<tool_call>\\n{"name": …, "arguments": …}\\n</tool_call>` block
+per call.
 
 Qwen2.5-Coder in `auto` mode often writes its call as a Markdown ```json fence instead of the tags, so
-the fence at the start of an answer is a second accepted spelling (grammar and parser alike).
+the fence at the start of an answer is a second accepted spelling (grammar and parser alike). Qwen3
+(and QwQ) may open the answer with a `<think>…</think>` block: that is reasoning, never content or calls.
 """
 
 from __future__ import annotations
 
-from fncall.tools.formats.base import Markers, ToolFormat
-from fncall.tools.parser import CallSyntax
+from dataclasses import replace
+
+from fncall.tools.formats.base import Calls, Tok, ToolFormat, json_call
+from fncall.tools.syntax import CallSyntax
 
 SYNTAX = CallSyntax(open="<tool_call>", close="</tool_call>", fence=True)
+THINK = ("<think>", "</think>")
 
 
 def _instructions(tools_json: str) -> str:
@@ -23,14 +28,44 @@ def _instructions(tools_json: str) -> str:
     )
 
 
-def _call_rule(markers: Markers) -> str:
-    return f'call: {markers.open} "\\n" body "\\n" {markers.close}'
+def _spell(calls: Calls) -> str:
+    return "\n".join(f"<tool_call>\n{json_call(name, args)}\n</tool_call>" for name, args in calls)
+
+
+def _calls_rules(tok: Tok, parallel: bool) -> list[str]:
+    # Qwen ends a turn of calls with "</tool_call>\n" + EOS: whitespace after the last call must be allowed,
+    # or the grammar forces yet another call (an endless loop of calls).
+    more = ' ("\\n" call)*' if parallel else ""
+    return [
+        f'call: {tok(SYNTAX.open)} "\\n" body "\\n" {tok(SYNTAX.close)}',
+        f"calls: call{more} TRAILING_WS",
+        "TRAILING_WS: /\\n?/",
+    ]
+
+
+def _json_tagged(template: str) -> bool:
+    """`<tool_call>` blocks holding JSON (not GLM's `<arg_key>`, Qwen3-Coder's `<function=` XML or
+    Apriel's `<tool_calls>[…]` list)."""
+    xml = any(tag in template for tag in ("<arg_key>", "<function=", "<parameter=", "<tool_calls>"))
+    return "<tool_call>" in template and '"arguments"' in template.replace('\\"', '"') and not xml
 
 
 HERMES = ToolFormat(
     name="hermes",
+    tokens=("<tool_call>",),
     syntax=SYNTAX,
-    detects=lambda template: "<tool_call>" in template,
+    rule='template has <tool_call> and "arguments" (no <function=, <arg_key>, <tool_calls>), and no <think>',
+    detects=lambda t: _json_tagged(t) and "<think>" not in t,
     instructions=_instructions,
-    call_rule=_call_rule,
+    spell=_spell,
+    calls_rules=_calls_rules,
+)
+
+QWEN3 = replace(
+    HERMES,
+    name="qwen3",
+    tokens=("<tool_call>", "<think>"),
+    syntax=replace(SYNTAX, think=THINK),
+    rule='as hermes, and the template has <think>: leading reasoning becomes "reasoning_content"',
+    detects=lambda t: _json_tagged(t) and "<think>" in t,
 )
