@@ -193,3 +193,28 @@ def test_the_grammar_accepts_the_formats_own_spelling(rt: Runtime, parallel: boo
     undeclared = rt.tool_constraint(req)().matcher  # type: ignore[attr-defined]
     wrong = text.replace("get_time", "get_tim3").replace("place_order", "place_0rder")
     assert not undeclared.consume_tokens(rt.model.tokenize(wrong, add_special=False)), wrong
+
+
+@pytest.mark.parametrize("parallel", [True, False])
+def test_fenced_calls_in_auto_mode_follow_the_parallel_flag(runtime: Runtime, parallel: bool) -> None:
+    """Qwen2.5-Coder writes parallel calls as consecutive ```json fences: the grammar that takes over at
+    the first fence admits more fences only when parallel calls are allowed."""
+    from fncall.tools.spec import parse_tool_request
+
+    rt = replace(runtime, tool_format=choose(runtime.template.source, "hermes")[0])
+    req = parse_tool_request(TOOLS, "auto", parallel)
+    assert req is not None
+    fence = '```json\n{{"name": "get_time", "arguments": {{"city": "{}"}}}}\n```'
+    constraint = rt.tool_constraint(req)()
+
+    def admits(text: str) -> bool:
+        for token in rt.model.tokenize(text, add_special=False):
+            allowed = constraint.allowed()
+            if constraint.done() or not (allowed is None or allowed[token]):
+                return False
+            constraint.accept(token)
+        return True
+
+    assert admits(fence.format("Tokyo"))
+    assert admits("\n\n" + fence.format("Oslo")) == parallel
+    assert constraint.done() == (not parallel)  # one call: the grammar ends at the closing fence

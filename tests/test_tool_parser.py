@@ -188,6 +188,25 @@ CASES = [
     ),
     pytest.param(
         FENCED,
+        '```json\n{"name": "get_weather", "arguments": {"location": "Paris"}}\n```\n\n'
+        '```json\n{"name": "get_weather", "arguments": {"location": "Oslo"}}\n```\n',
+        msg(None, ("get_weather", '{"location": "Paris"}'), ("get_weather", '{"location": "Oslo"}')),
+        id="fences-in-a-row",
+    ),
+    pytest.param(
+        FENCED,
+        '```json\n{"name": "get_weather", "arguments": {}}\n```\nThis asks for the weather.',
+        msg("This asks for the weather.", ("get_weather", "{}")),
+        id="fence-then-text",
+    ),
+    pytest.param(
+        FENCED,
+        '```json\n{"name": "get_weather", "arguments": {}}\n```\n```python\nx = 1\n```',
+        msg("```python\nx = 1\n```", ("get_weather", "{}")),
+        id="fence-then-other-fence",
+    ),
+    pytest.param(
+        FENCED,
         '```json\n{"name": "calculator", "arguments": {"x": 1}}\n```',
         msg('```json\n{"name": "calculator", "arguments": {"x": 1}}\n```'),
         id="fence-undeclared",
@@ -354,7 +373,8 @@ fragment = st.one_of(plain, calls(names=(*TOOLS, "undeclared")).map(lambda c: c[
 
 @st.composite
 def mixed_texts(draw: st.DrawFn) -> list[str]:
-    head = [draw(calls(fenced=True, names=(*TOOLS, "undeclared")))[0]] if draw(st.booleans()) else []
+    fenced = calls(fenced=True, names=(*TOOLS, "undeclared")).map(lambda c: c[0])
+    head = draw(st.lists(st.tuples(space, fenced).map("".join), max_size=2))  # fences in a row
     return head + draw(st.lists(fragment, max_size=6))
 
 

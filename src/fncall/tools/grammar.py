@@ -65,8 +65,10 @@ def plan_grammars(fmt: ToolFormat, req: ToolRequest, tok: Tok, *, open_is_token:
     if syntax.fence:
         # Fires only once the model itself wrote `{"name": "…", "arguments":` in the fence, so an echo
         # of a tool result (`{"name": …, "response": …}`) stays text instead of becoming a new call.
-        fenced = _grammar("FENCE_OPEN body FENCE_CLOSE", [*bodies, f"FENCE_OPEN: /{_WS}```(json)?{_WS}/"])
-        fenced += f"\nFENCE_CLOSE: /{_WS}```/"
+        # Parallel calls come as consecutive fences; whitespace may end the answer after the last one.
+        fence_rules = ["fenced: FENCE_OPEN body FENCE_CLOSE", f"FENCE_OPEN: /{_WS}```(json)?{_WS}/"]
+        fence_rules += [f"FENCE_CLOSE: /{_WS}```/", f"FENCE_END: /{_WS}/"]
+        fenced = _grammar("fenced+ FENCE_END" if req.parallel else "fenced", [*bodies, *fence_rules])
         prefixes.insert(0, PrefixTrigger(r"\s*```(json)?" + _head_regex(syntax), fenced))
     return GrammarPlan(
         start=None,

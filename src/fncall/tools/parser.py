@@ -217,9 +217,12 @@ class ToolCallParser:
         self._state.opened, self._state.first = opened, first
 
     def _after_call(self) -> None:
-        # anchored calls may follow one another; otherwise text (or the next open marker) follows
-        self._enter("start" if not self._syntax.open else "text")
-        self._state.after_call = True
+        # anchored calls may follow one another, and so may fenced ones (Qwen writes parallel calls as
+        # consecutive fences); otherwise text (or the next open marker) follows
+        s = self._state
+        again = not self._syntax.open or (self._syntax.fence and s.close == FENCE)
+        self._enter("start" if again else "text")
+        s.after_call = True
 
     def _advance(self, ch: str, pattern: Sequence[Elem]) -> tuple[Status, int]:
         """Buffer `ch` and resume matching `pattern`: the status and the position reached."""
