@@ -40,6 +40,51 @@ def _forward_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
 _forward_log_c = llama_cpp.llama_log_callback(_forward_log)  # kept referenced: C holds the pointer
 
 
+class _ThreadpoolParams(ctypes.Structure):
+    """ggml.h `struct ggml_threadpool_params` (not bound by llama-cpp-python)."""
+
+    _fields_ = [
+        ("cpumask", ctypes.c_bool * 512),  # GGML_MAX_N_THREADS
+        ("n_threads", ctypes.c_int),
+        ("prio", ctypes.c_int),
+        ("poll", ctypes.c_uint32),
+        ("strict_cpu", ctypes.c_bool),
+        ("paused", ctypes.c_bool),
+    ]
+
+
+class Threadpool:
+    """A persistent ggml CPU threadpool attached to a context.
+
+    Without one, every llama_decode starts and joins fresh worker threads; on a busy machine their start
+    is delayed by the scheduler, and each step waits for the slowest. llama.cpp's own server keeps one
+    pool per context the same way (common_threadpools).
+    """
+
+    def __init__(self, ctx: ctypes.c_void_p, n_threads: int) -> None:
+        libdir = Path(llama_cpp.__file__).parent / "lib"
+        self._cpu = ctypes.CDLL(str(next(libdir.glob("libggml-cpu.*"))))
+        base = ctypes.CDLL(str(next(libdir.glob("libggml-base.*"))))
+        base.ggml_threadpool_params_default.restype = _ThreadpoolParams
+        base.ggml_threadpool_params_default.argtypes = [ctypes.c_int]
+        self._cpu.ggml_threadpool_new.restype = ctypes.c_void_p
+        self._cpu.ggml_threadpool_new.argtypes = [ctypes.POINTER(_ThreadpoolParams)]
+        self._cpu.ggml_threadpool_free.argtypes = [ctypes.c_void_p]
+        attach = llama_cpp.llama_cpp._lib.llama_attach_threadpool
+        attach.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+        params = base.ggml_threadpool_params_default(n_threads)
+        self._pool = self._cpu.ggml_threadpool_new(ctypes.byref(params))
+        if not self._pool:
+            raise LlamaError(f"ggml could not start a threadpool of {n_threads} threads")
+        attach(ctx, self._pool, self._pool)  # one pool for prompt and decode batches, as n_threads match
+
+    def free(self) -> None:
+        """Call after the context that uses the pool is freed."""
+        if self._pool:
+            self._cpu.ggml_threadpool_free(self._pool)
+            self._pool = None
+
+
 def _init_backend() -> None:
     global _backend_ready
     with _backend_lock:
@@ -187,12 +232,19 @@ class LlamaContext:
         self._ctx = ctx
         self._mem = llama_cpp.llama_get_memory(ctx)
         self._batch = llama_cpp.llama_batch_init(n_batch, 0, 1)
+        self._pool: Threadpool | None = None
+        try:
+            self._pool = Threadpool(ctx, n_threads)
+        except (OSError, AttributeError, StopIteration, LlamaError) as exc:  # a build without the symbols
+            _llama_log.warning("no persistent threadpool (%s); llama.cpp starts threads per decode", exc)
 
     def close(self) -> None:
         if self._ctx:
             llama_cpp.llama_batch_free(self._batch)
             llama_cpp.llama_free(self._ctx)
             self._ctx = None
+            if self._pool:
+                self._pool.free()
 
     def clear_sequence(self, seq_id: int) -> None:
         llama_cpp.llama_memory_seq_rm(self._mem, seq_id, -1, -1)
