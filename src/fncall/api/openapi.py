@@ -124,7 +124,12 @@ def _errors(*statuses: str) -> dict[str, Any]:
 def _paths(secured: bool) -> dict[str, Any]:
     security: dict[str, Any] = {"security": [{"bearerAuth": []}]} if secured else {}
     completion = _json("ChatCompletion", "The completion (JSON), or with `stream: true` its chunks (SSE)")
-    completion["content"]["text/event-stream"] = {"schema": {"type": "string"}}
+    # Before OpenAPI 3.2 (no `itemSchema`), an event stream's `schema` describes one event: `data` holds a
+    # chat.completion.chunk as JSON, or `[DONE]` last.
+    event = {"data": {"type": "string"}, "event": {"type": "string"}, "id": {"type": "string"}}
+    completion["content"]["text/event-stream"] = {
+        "schema": {"type": "object", "properties": event, "required": ["data"]}
+    }
     return {
         "/v1/chat/completions": {
             "post": {

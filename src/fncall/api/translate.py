@@ -127,8 +127,14 @@ def _generation(
     *,
     ban: ToolRequest | None = None,
 ) -> GenerationRequest:
-    rendered, template_tools = prompt_inputs(messages, tools, rt.tool_format, rt.native_tools)
-    prompt = rt.prompt_tokens(rendered, template_tools)
+    try:
+        rendered, template_tools = prompt_inputs(messages, tools, rt.tool_format, rt.native_tools)
+        prompt = rt.prompt_tokens(rendered, template_tools)
+    except TemplateRenderError:  # e.g. a template that allows a system message only first
+        rendered, template_tools = prompt_inputs(
+            messages, tools, rt.tool_format, rt.native_tools, result_hint=False
+        )
+        prompt = rt.prompt_tokens(rendered, template_tools)
     constrained = tools or ban
     constraint = rt.tool_constraint(constrained) if constrained else None
     return GenerationRequest(prompt=tuple(prompt), params=params, constraint_factory=constraint)

@@ -57,9 +57,9 @@ class GrammarConstraint:
 class LazyGrammar:
     """`auto`: free until the output starts a call, then the call grammar (no mask cost for plain text).
 
-    The first token may not open a bare JSON object (`first`, for formats whose calls have an open
-    marker): after a tool result, small models echo a pseudo call (`{"name": …}`) as text instead of
-    answering; a real call uses the format's own syntax.
+    The first token may not begin with the plan's banned characters (`first`): after a tool result, small
+    models echo a pseudo call (`{"name": …}`) or the prompt's markup as text instead of answering; a
+    real call uses the format's own syntax.
     """
 
     open_token: int | None
@@ -128,13 +128,14 @@ class GrammarCompiler:
         self._lock = threading.Lock()
         self._tokenizer: llguidance.LLTokenizer | None = None
         self._cache: OrderedDict[str, llguidance.LLMatcher] = OrderedDict()
-        self._first: npt.NDArray[np.bool_] | None = None
+        self._first: dict[str, npt.NDArray[np.bool_]] = {}
 
     def warm_up(self) -> None:
         """Builds the per-model parts now (about 1.5 s for a 150k vocabulary) instead of in the first
         request with tools; safe to run on a background thread."""
         self._llg_tokenizer()
-        self._no_bare_json()
+        self._first_mask("{")
+        self._first_mask("{<")
 
     def factory(self, plan: GrammarPlan, open_token: int | None) -> Callable[[], Constraint]:
         """Compiles (or reuses) the plan's grammars; each call of the result serves one sequence.
@@ -147,7 +148,7 @@ class GrammarCompiler:
             return lambda: GrammarConstraint(start.deep_copy(), n_vocab)
         on_open = self._compiled(plan.on_open_token) if plan.on_open_token else None
         prefixes = [(re.compile(t.pattern), self._compiled(t.grammar)) for t in plan.prefixes]
-        piece, first = self._model.piece, self._no_bare_json() if plan.ban_bare_json else None
+        piece, first = self._model.piece, self._first_mask(plan.first_banned) if plan.first_banned else None
         return lambda: LazyGrammar(open_token, on_open, list(prefixes), piece, first, n_vocab)
 
     def ban(self, tokens: Collection[int]) -> Callable[[], Constraint]:
@@ -155,13 +156,14 @@ class GrammarCompiler:
         mask[list(tokens)] = False
         return lambda: BannedTokens(mask)
 
-    def _no_bare_json(self) -> npt.NDArray[np.bool_]:
-        """Mask of first tokens that do not begin (after whitespace) with `{`; computed once per model."""
+    def _first_mask(self, banned: str) -> npt.NDArray[np.bool_]:
+        """Mask of tokens that do not begin (after whitespace) with one of `banned`; once per model."""
         with self._lock:
-            if self._first is None:
-                starts = [self._model.piece(t).lstrip().startswith(b"{") for t in range(self._model.n_vocab)]
-                self._first = ~np.array(starts, dtype=bool)
-            return self._first
+            if banned not in self._first:
+                prefixes = tuple(c.encode() for c in banned)
+                pieces = (self._model.piece(t).lstrip() for t in range(self._model.n_vocab))
+                self._first[banned] = ~np.fromiter((p.startswith(prefixes) for p in pieces), dtype=bool)
+            return self._first[banned]
 
     def _compiled(self, grammar: str) -> llguidance.LLMatcher:
         key = hashlib.sha256(grammar.encode()).hexdigest()

@@ -39,9 +39,10 @@ class GrammarPlan:
     start: str | None  # constrains from the first token
     on_open_token: str | None  # once the call-open special token is sampled, the rest must match this
     prefixes: tuple[PrefixTrigger, ...] = ()
-    # After a tool result small models echo a bare JSON pseudo-call; formats whose calls have an open
-    # marker can refuse a first token that opens a JSON object (Llama's calls are bare JSON).
-    ban_bare_json: bool = True
+    # Characters the answer may not start with in `auto` (after whitespace). After a tool result small
+    # models echo a bare JSON pseudo-call, or the prompt's `<tools>` / `<tool_response>` markup, instead
+    # of answering; a real call uses the format's own syntax (Llama's calls are bare JSON: nothing banned).
+    first_banned: str = "{"
 
 
 def plan_grammars(fmt: ToolFormat, req: ToolRequest, tok: Tok, *, open_is_token: bool) -> GrammarPlan:
@@ -74,8 +75,18 @@ def plan_grammars(fmt: ToolFormat, req: ToolRequest, tok: Tok, *, open_is_token:
         start=None,
         on_open_token=_grammar("calls", rules) if open_is_token else None,
         prefixes=tuple(prefixes),
-        ban_bare_json=bool(syntax.open),
+        first_banned=_first_banned(syntax, open_is_token=open_is_token),
     )
+
+
+def _first_banned(syntax: CallSyntax, *, open_is_token: bool) -> str:
+    if not syntax.open:
+        return ""
+    # With a special-token call opener (Qwen's <tool_call>) no call starts with a plain `<`, and a reply
+    # that does is the Hermes prompt's markup coming back (seen on Qwen2.5-Coder after a tool result).
+    # Not with reasoning: a `<think>` that is plain text in the vocabulary starts with `<` too.
+    markup = open_is_token and syntax.open.startswith("<") and syntax.think is None
+    return "{<" if markup else "{"
 
 
 def _head_regex(syntax: CallSyntax) -> str:

@@ -13,12 +13,21 @@ from fncall.tools.spec import ToolRequest
 
 
 def prompt_inputs(
-    messages: Sequence[dict[str, Any]], req: ToolRequest | None, fmt: ToolFormat, native: bool
+    messages: Sequence[dict[str, Any]],
+    req: ToolRequest | None,
+    fmt: ToolFormat,
+    native: bool,
+    *,
+    result_hint: bool = True,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
-    """(messages, tools) to hand to the chat template."""
+    """(messages, tools) to hand to the chat template. `result_hint=False` for templates that refuse a
+    system message after the first (the caller retries without it when rendering fails)."""
     tools = [t.as_template_tool() for t in req.tools] if req else None
     if req and req.mode == "auto":
         messages = _with_system(list(messages), AUTO_HINT)
+        if result_hint and messages[-1]["role"] == "tool":
+            # At the end, not in the first system message: earlier turns stay a reusable KV prefix.
+            messages = [*messages, {"role": "system", "content": RESULT_HINT}]
     if native:
         return fmt.prepare(list(messages)), tools
     out = _spell_results([_spell_calls(m, fmt) for m in messages])
@@ -38,6 +47,12 @@ AUTO_HINT = (
     "Call a function only when the request needs one of the listed functions; otherwise answer "
     "directly in plain text. If the request needs several calls, make all of them."
 )
+
+
+# After a tool result Qwen2.5-Coder-1.5B hovers between answering, explaining how it would call the
+# function, and echoing the prompt's tool list (top first tokens within 0.4 logits of each other, so the
+# choice flips with llama.cpp's numerical noise); one sentence makes it answer from the result.
+RESULT_HINT = "Answer the user's request using the function results above."
 
 
 def _with_system(messages: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
