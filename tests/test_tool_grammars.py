@@ -109,10 +109,14 @@ def rt(request: pytest.FixtureRequest, runtime: Runtime) -> Runtime:
 def test_required_gives_at_least_one_valid_call(rt: Runtime) -> None:
     message, reason, raw = complete(rt, tool_choice="required")
     made = calls(message, raw)
-    assert made and message["content"] is None, raw
-    # The question asks for four calls; a 135M model may go on calling until max_tokens (the grammar
-    # allows any number of parallel calls, as OpenAI does), which ends with "length" after several.
-    assert reason == "tool_calls" or (reason == "length" and len(made) > 1), raw
+    assert made, raw
+    if reason == "length":
+        # The question asks for four calls; a 135M model may go on calling until max_tokens (the grammar
+        # allows any number of parallel calls, as OpenAI does). The head of a call cut off before its
+        # arguments began is released as text (the parser drops nothing), so only check the calls made.
+        assert len(made) > 1, raw
+    else:
+        assert reason == "tool_calls" and message["content"] is None, raw
 
 
 def test_named_choice_calls_exactly_that_function(rt: Runtime) -> None:
