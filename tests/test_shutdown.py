@@ -3,6 +3,7 @@ finish, exit 0) or, past --shutdown-timeout, aborts cleanly; --request-timeout e
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import threading
@@ -151,3 +152,29 @@ def test_configured_body_limit(limited: Server) -> None:
     chunked = httpx.post(limited.base_url + "/chat/completions", content=iter([big[:40_000], big[40_000:]]))
     assert chunked.status_code == 413
     assert "65536 bytes" in chunked.json()["error"]["message"]
+
+
+def test_sigterm_to_a_script_using_running_server_stops_the_server_too() -> None:
+    """Benchmarks start their server with `running_server`: killing the benchmark must not orphan it."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import time\nfrom fncall.launch import running_server\n"
+        f"with running_server{TINY!r} as server:\n"
+        "    print('server pid', server.process.pid, flush=True)\n    time.sleep(600)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = next(line for line in proc.stdout if line.startswith("server pid"))  # the server prints too
+    child = int(line.split()[-1])
+    try:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+        with pytest.raises(ProcessLookupError):  # stopped and reaped, not left running
+            os.kill(child, 0)
+    finally:
+        proc.stdout.close()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)

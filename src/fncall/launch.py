@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -70,8 +72,18 @@ def start_server(
 
 @contextmanager
 def running_server(*args: str) -> Iterator[ServerProcess]:
+    """A server for the duration of the block; a SIGTERM to this process stops it too (as SystemExit),
+    instead of leaving the child running."""
     server = start_server(*args)
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _exit) if main else None
     try:
         yield server
     finally:
         server.stop()
+        if main:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _exit(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
