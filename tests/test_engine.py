@@ -119,6 +119,9 @@ class ForceTokens:
     def done(self) -> bool:
         return self.pos == len(self.tokens)
 
+    def rewrite(self) -> list[int] | None:
+        return None
+
 
 def test_utf8_split_across_tokens_is_never_emitted_broken(
     tiny_engine: Engine, tiny_model: LlamaModel, prompt: list[int]
@@ -197,6 +200,9 @@ class NothingAllowed:
 
     def done(self) -> bool:
         return False
+
+    def rewrite(self) -> list[int] | None:
+        return None
 
 
 class Broken(NothingAllowed):
@@ -302,3 +308,53 @@ def test_shared_cells_give_the_logits_of_a_fresh_decode(tiny_model: LlamaModel) 
         ctx.close()
     assert np.corrcoef(whole, rest)[0, 1] > 0.998 and np.abs(whole - rest).max() < 2.0
     assert np.corrcoef(whole, elsewhere)[0, 1] < 0.98  # the bound above would catch a wrong prefix
+
+
+@dataclass
+class RewriteAfter:
+    """Unconstrained, except that after `after` tokens the output is replaced by `tokens` once (as the
+    fenced-call rewrite does)."""
+
+    after: int
+    tokens: list[int]
+    seen: int = 0
+    pending: list[int] | None = None
+
+    def allowed(self) -> None:
+        return None
+
+    def accept(self, token: int) -> None:
+        self.seen += 1
+        if self.seen == self.after:
+            self.pending = list(self.tokens)
+
+    def done(self) -> bool:
+        return False
+
+    def rewrite(self) -> list[int] | None:
+        out, self.pending = self.pending, None
+        return out
+
+
+def test_a_constraint_can_rewrite_the_output(
+    tiny_engine: Engine, tiny_model: LlamaModel, prompt: list[int]
+) -> None:
+    replacement = tiny_model.tokenize("Once upon a time, a robot named", add_special=False)
+    seq, events = submit(
+        tiny_engine,
+        prompt,
+        SamplingParams(temperature=0, max_tokens=20),
+        constraint_factory=lambda: RewriteAfter(6, replacement),
+    )
+    texts: list[list[str]] = [[]]
+    while isinstance(event := events.get(timeout=120), TextDelta):
+        if event.restart:
+            texts.append([])
+        texts[-1].append(event.text)
+    assert len(texts) == 2 and texts[1][0] == "Once upon a time, a robot named"
+    assert (event.reason, event.completion_tokens) == ("length", 20)
+    assert seq.output[: len(replacement)] == replacement and len(seq.output) == 20
+    assert "".join(texts[1]) == b"".join(tiny_model.piece(t) for t in seq.output).decode()
+    # llama.cpp's cache holds the prompt and the new output (the last sampled token is never decoded)
+    assert tiny_engine.scheduler.cached[seq.slot] == [*prompt, *seq.output[:-1]]
+    assert_kv_matches_books(tiny_engine)

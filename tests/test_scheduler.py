@@ -103,3 +103,40 @@ def test_cache_that_cannot_drop_a_suffix_starts_from_scratch() -> None:
     s.add(second)
     s.schedule()
     assert second.n_reused == 0 and s.cached[second.slot] == []
+
+
+def rewound_work(can_truncate: bool) -> tuple[Scheduler, Sequence, list[tuple[tuple[int, ...], int, bool]]]:
+    """A sequence that decoded two tokens, then had its output replaced by three others (the engine's
+    rewrite): the work of the steps until it samples again."""
+    s = Scheduler(n_slots=1, token_budget=4, max_waiting=8, memory=RecordingMemory(can_truncate=can_truncate))
+    sq = seq(1, 2, 3)
+    s.add(sq)
+    while sq.status is not Status.DECODING:
+        for work in s.schedule():
+            s.advance(work)
+    for token in (10, 11):  # sampled, then decoded at the next step
+        sq.output.append(token)
+        for work in s.schedule():
+            s.advance(work)
+    assert s.cached[sq.slot] == [1, 2, 3, 10, 11]
+    s.rewind(sq)
+    sq.restart_output([20, 21, 22])
+    steps = []
+    while not steps or not steps[-1][2]:
+        (work,) = s.schedule()
+        s.advance(work)
+        steps.append((work.tokens, work.start_pos, work.samples))
+    assert s.cached[sq.slot] == [1, 2, 3, 20, 21, 22]
+    return s, sq, steps
+
+
+def test_a_rewritten_output_is_decoded_in_place_of_the_old_one() -> None:
+    _, _, steps = rewound_work(can_truncate=True)
+    assert steps == [((20, 21, 22), 3, True)]  # after the prompt's cells, in one batch, then a sample
+
+
+def test_a_cache_that_cannot_drop_a_suffix_prefills_the_prompt_again_before_the_new_output() -> None:
+    _, sq, steps = rewound_work(can_truncate=False)
+    # token budget 4: the prompt (no sample: the output is not decoded yet), then the output
+    assert steps == [((1, 2, 3), 0, False), ((20, 21, 22), 3, True)]
+    assert sq.status is Status.DECODING

@@ -58,6 +58,18 @@ CASES = [
         id="text-then-call",
     ),
     pytest.param(HERMES, call("{}") + "\n\n  ", msg(None, ("get_weather", "{}")), id="trailing-whitespace"),
+    pytest.param(
+        HERMES,
+        '<tool_call>\n{"name": "get_weather", "arguments": {}}\n{"name": "search", "arguments": {"q": "x"}}',
+        msg(None, ("get_weather", "{}"), ("search", '{"q": "x"}')),
+        id="one-object-per-line-unclosed",
+    ),
+    pytest.param(
+        HERMES,
+        '<tool_call>\n{"name": "get_weather", "arguments": {}}\n{"note": 1}\n</tool_call>',
+        msg('{"note": 1}\n</tool_call>', ("get_weather", "{}")),
+        id="object-after-a-call-that-is-no-call",
+    ),
     pytest.param(HERMES, call("{}") + "\nDone.", msg("Done.", ("get_weather", "{}")), id="text-after-call"),
     pytest.param(
         HERMES,
@@ -336,13 +348,13 @@ space = st.sampled_from(["", " ", "\n", "  ", "\n\t", "\r\n"])
 
 @st.composite
 def calls(
-    draw: st.DrawFn, *, fenced: bool = False, names: tuple[str, ...] = TOOLS
+    draw: st.DrawFn, *, fenced: bool = False, names: tuple[str, ...] = TOOLS, streamed: bool | None = None
 ) -> tuple[str, dict[str, Any], str, str, bool]:
     """(text, arguments, name, raw arguments JSON, streamed) for one well-formed call."""
     name, args = draw(st.sampled_from(names)), draw(arguments)
     raw = json.dumps(args, ensure_ascii=draw(st.booleans()), indent=draw(st.sampled_from([None, 1])))
     key_order = [("name", json.dumps(name)), ("arguments", raw)]
-    streamed = fenced or draw(st.booleans())
+    streamed = fenced or (draw(st.booleans()) if streamed is None else streamed)
     if not streamed:
         key_order.reverse()  # the fallback path
     s = [draw(space) for _ in range(12)]
@@ -368,7 +380,11 @@ plain = st.one_of(
     ),
     st.text(max_size=4),
 )
-fragment = st.one_of(plain, calls(names=(*TOOLS, "undeclared")).map(lambda c: c[0]))
+fragment = st.one_of(
+    plain,
+    calls(names=(*TOOLS, "undeclared")).map(lambda c: c[0]),
+    calls(fenced=True, names=(*TOOLS, "undeclared")).map(lambda c: c[0]),  # text, after another call
+)
 
 
 @st.composite
@@ -439,3 +455,28 @@ def test_well_formed_calls_are_returned_exactly(
     assert [json.loads(args) for _, args in parsed.calls] == [c[1] for c in generated]
     for (_, args), (_, _, _, raw, streamed) in zip(parsed.calls, generated, strict=True):
         assert args == raw or not streamed  # the streamed path passes the model's text through untouched
+
+
+@settings(max_examples=200, derandomize=True, deadline=None)
+@given(
+    generated=st.lists(calls(streamed=True), min_size=1, max_size=4),
+    closed=st.booleans(),
+    cuts=cut_lists,
+    groups=st.lists(st.integers(min_value=0, max_value=10), max_size=4),
+)
+def test_call_objects_one_per_line_in_one_block(
+    generated: list[tuple[str, dict[str, Any], str, str, bool]],
+    closed: bool,
+    cuts: list[int],
+    groups: list[int],
+) -> None:
+    """Qwen writes parallel calls as one JSON object per line inside a single block, often leaving the
+    block unclosed at the end of its turn: every object is a call."""
+    inner = [c[0].removeprefix("<tool_call>").removesuffix("</tool_call>") for c in generated]
+    fragments = ["<tool_call>" + inner[0], *("\n" + i for i in inner[1:])] + (
+        ["</tool_call>"] if closed else []
+    )
+    check_chunkings(HERMES, fragments, cuts, groups)
+    parsed = collect(stream(HERMES, splits("".join(fragments), cuts)))
+    assert parsed.content is None
+    assert [(name, json.loads(args)) for name, args in parsed.calls] == [(c[2], c[1]) for c in generated]

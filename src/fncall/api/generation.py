@@ -136,12 +136,15 @@ class Generation:
         while True:
             if self._bridge is None or self._seq is None:
                 raise RuntimeError("Generation.start() must run before deltas()")
-            fmt = self._rt.tool_format
-            builder = ChoiceBuilder(plan.tools, fmt.syntax, plan.answered, new_id=fmt.new_call_id)
+            builder = self._builder(plan)
             try:
                 async for event in self._bridge.events(deadline):
                     if self._aborted is not None:
                         raise self._aborted
+                    if isinstance(event, TextDelta) and event.restart:
+                        # The output was rewritten while the parser still held all of it back (a
+                        # fenced call's head, see grammar.PrefixTrigger): nothing was sent, start over.
+                        builder = self._builder(plan)
                     out = builder.feed(event.text) if isinstance(event, TextDelta) else builder.finish()
                     self._timestamp(event)
                     if builder.repeated and plan.retry is not None:
@@ -160,6 +163,10 @@ class Generation:
             except asyncio.TimeoutError:
                 self.cancel()
                 raise request_timeout(self._timeout or 0) from None
+
+    def _builder(self, plan: Plan) -> ChoiceBuilder:
+        fmt = self._rt.tool_format
+        return ChoiceBuilder(plan.tools, fmt.syntax, plan.answered, new_id=fmt.new_call_id)
 
     def _timestamp(self, event: Event) -> None:
         if isinstance(event, Finished):

@@ -190,6 +190,10 @@ class Engine:
         token = sample(logits, seq.request.params, seq.rng, counts=seq.counts, allowed=allowed)
         if constraint:
             constraint.accept(token)
+            replacement = constraint.rewrite()
+            if replacement is not None:
+                self._rewrite(seq, replacement)
+                return
         if self.model.is_eog(token):
             self._finish(seq, "stop")
             return
@@ -198,10 +202,23 @@ class Engine:
         text = seq.stops.feed(seq.utf8.feed(self.model.piece(token)))
         if text:
             seq.emit(TextDelta(text))
-        if seq.stops.stopped or (constraint and constraint.done()):
+        self._check_end(seq)
+
+    def _check_end(self, seq: Sequence) -> None:
+        if seq.stops.stopped or (seq.constraint and seq.constraint.done()):
             self._finish(seq, "stop")
         elif len(seq.output) >= seq.max_new_tokens:
             self._finish(seq, "length")
+
+    def _rewrite(self, seq: Sequence, tokens: list[int]) -> None:
+        """Replaces the whole output with `tokens` (a constraint's rewrite): the cache drops the old
+        output and the next steps decode the new one before sampling goes on."""
+        with self._lock:
+            self.scheduler.rewind(seq)
+        seq.restart_output(tokens)
+        text = seq.stops.feed(seq.utf8.feed(b"".join(self.model.piece(t) for t in tokens)))
+        seq.emit(TextDelta(text, restart=True))
+        self._check_end(seq)
 
     def _finish(self, seq: Sequence, reason: FinishReason, error: str | None = None) -> None:
         if reason in ("stop", "length"):

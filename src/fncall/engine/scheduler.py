@@ -87,15 +87,29 @@ class Scheduler:
         work: list[Work] = []
         for seq in self.running:
             if seq.status is Status.DECODING and budget > 0:
-                work.append(Work(seq, (seq.output[-1],), seq.length - 1, True))
-                budget -= 1
+                # normally the last sampled token; after a rewrite, the whole new output (see rewind)
+                start = len(self.cached[seq.slot])
+                chunk = tuple(seq.output[start - len(seq.prompt) :][:budget])
+                work.append(Work(seq, chunk, start, start + len(chunk) == seq.length))
+                budget -= len(chunk)
         for seq in self.running:
             if seq.status is Status.PREFILL and budget > 0:
                 chunk = seq.prompt[seq.n_cached : seq.n_cached + budget]
                 done = seq.n_cached + len(chunk) == len(seq.prompt)
-                work.append(Work(seq, chunk, seq.n_cached, done))
+                work.append(Work(seq, chunk, seq.n_cached, done and not seq.output))
                 budget -= len(chunk)
         return work
+
+    def rewind(self, seq: Sequence) -> None:
+        """The sequence's output was replaced: its slot keeps only the prompt's cells (or, for a cache
+        that cannot drop a suffix, nothing: the prompt is prefilled again), and the steps that follow
+        decode the new output."""
+        n = len(seq.prompt)
+        if not self.memory.truncate(seq.slot, n):
+            self.memory.truncate(seq.slot, 0)
+            n = seq.n_cached = 0
+            seq.status = Status.PREFILL
+        del self.cached[seq.slot][n:]
 
     def _place(self, seq: Sequence) -> None:
         """Gives seq a free slot and as much of its prompt's KV as some slot already holds."""

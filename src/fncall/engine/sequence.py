@@ -30,6 +30,10 @@ class Constraint(Protocol):
     def done(self) -> bool:
         """True when the constraint admits nothing more, so generation must end."""
 
+    def rewrite(self) -> list[int] | None:
+        """Asked right after `accept`: tokens that replace the whole output so far (already accepted by
+        the constraint), or None. Given once; the engine recomputes the cache from the prompt's end."""
+
 
 @dataclass(slots=True, frozen=True)
 class GenerationRequest:
@@ -41,6 +45,7 @@ class GenerationRequest:
 @dataclass(slots=True, frozen=True)
 class TextDelta:
     text: str
+    restart: bool = False  # the output so far was replaced (Constraint.rewrite): `text` starts it anew
 
 
 @dataclass(slots=True, frozen=True)
@@ -101,6 +106,13 @@ class Sequence:
     def length(self) -> int:
         """Tokens this sequence holds or will hold in the KV cache after the next decode."""
         return len(self.prompt) + len(self.output)
+
+    def restart_output(self, tokens: list[int]) -> None:
+        """The output is now `tokens` (not yet in the KV cache), with text and stop matching begun anew."""
+        self.output = list(tokens)
+        self.counts = Counter(tokens)
+        self.utf8 = Utf8Stream()
+        self.stops = StopMatcher(self.request.params.stop)
 
     def cancel(self) -> None:
         """Thread-safe: the engine finishes the sequence at its next step."""

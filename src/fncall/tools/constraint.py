@@ -28,7 +28,7 @@ LIMITS = llguidance.LLParserLimits(
     max_grammar_size=500_000, initial_lexer_fuel=1_000_000, max_lexer_states=100_000
 )
 CACHE_SIZE = 64
-PREFIX_WINDOW = 96  # characters of output within which a prefix trigger must fire
+PREFIX_WINDOW = 160  # characters of output within which a prefix trigger must fire (a fence head + name)
 
 
 class GrammarError(ValueError):
@@ -52,6 +52,18 @@ class GrammarConstraint:
     def done(self) -> bool:
         return self.matcher.is_stopped() or self.matcher.is_error()
 
+    def rewrite(self) -> list[int] | None:
+        return None
+
+
+@dataclass(slots=True, frozen=True)
+class Trigger:
+    """A compiled grammar.PrefixTrigger."""
+
+    pattern: re.Pattern[str]
+    matcher: llguidance.LLMatcher
+    rewrite: tuple[int, ...]  # empty: keep the output
+
 
 @dataclass(slots=True)
 class LazyGrammar:
@@ -59,18 +71,20 @@ class LazyGrammar:
 
     The first token may not begin with the plan's banned characters (`first`): after a tool result, small
     models echo a pseudo call (`{"name": …}`) or the prompt's markup as text instead of answering; a
-    real call uses the format's own syntax.
+    real call uses the format's own syntax. A trigger with rewrite tokens replaces the output so far with
+    them (a fenced call becomes the format's call opening; see grammar.PrefixTrigger).
     """
 
     open_token: int | None
     on_open: llguidance.LLMatcher | None
-    prefixes: list[tuple[re.Pattern[str], llguidance.LLMatcher]]
+    prefixes: list[Trigger]
     piece: Callable[[int], bytes]
     first: npt.NDArray[np.bool_] | None
     n_vocab: int
     active: GrammarConstraint | None = None
     tokens: list[int] = field(default_factory=list)
     text: bytes = b""
+    replacement: list[int] | None = None
 
     def allowed(self) -> npt.NDArray[np.bool_] | None:
         if self.active:
@@ -87,9 +101,11 @@ class LazyGrammar:
         elif self.prefixes:
             self.text += self.piece(token)
             text = self.text.decode("utf-8", errors="ignore")
-            hit = next((m for p, m in self.prefixes if p.match(text)), None)
+            hit = next((t for t in self.prefixes if t.pattern.match(text)), None)
             if hit is not None:
-                self._activate(hit, self.tokens)
+                self._activate(hit.matcher, list(hit.rewrite) or self.tokens)
+                if self.active and hit.rewrite:
+                    self.replacement = list(hit.rewrite)
             if self.active or len(text) > PREFIX_WINDOW:
                 self.prefixes = []
 
@@ -101,6 +117,10 @@ class LazyGrammar:
 
     def done(self) -> bool:
         return self.active.done() if self.active else False
+
+    def rewrite(self) -> list[int] | None:
+        out, self.replacement = self.replacement, None
+        return out
 
 
 @dataclass(slots=True)
@@ -117,6 +137,9 @@ class BannedTokens:
 
     def done(self) -> bool:
         return False
+
+    def rewrite(self) -> list[int] | None:
+        return None
 
 
 class GrammarCompiler:
@@ -147,7 +170,10 @@ class GrammarCompiler:
             start = self._compiled(plan.start)
             return lambda: GrammarConstraint(start.deep_copy(), n_vocab)
         on_open = self._compiled(plan.on_open_token) if plan.on_open_token else None
-        prefixes = [(re.compile(t.pattern), self._compiled(t.grammar)) for t in plan.prefixes]
+        prefixes = [
+            Trigger(re.compile(t.pattern), self._compiled(t.grammar), self._rewrite_tokens(t.rewrite))
+            for t in plan.prefixes
+        ]
         piece, first = self._model.piece, self._first_mask(plan.first_banned) if plan.first_banned else None
         return lambda: LazyGrammar(open_token, on_open, list(prefixes), piece, first, n_vocab)
 
@@ -155,6 +181,9 @@ class GrammarCompiler:
         mask = np.ones(self._model.n_vocab, dtype=bool)
         mask[list(tokens)] = False
         return lambda: BannedTokens(mask)
+
+    def _rewrite_tokens(self, text: str | None) -> tuple[int, ...]:
+        return tuple(self._model.tokenize(text, add_special=False)) if text else ()
 
     def _first_mask(self, banned: str) -> npt.NDArray[np.bool_]:
         """Mask of tokens that do not begin (after whitespace) with one of `banned`; once per model."""

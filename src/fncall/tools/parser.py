@@ -103,9 +103,10 @@ class ToolCallParser:
     """Streaming parser: `feed(delta)` returns the events known so far, `finish()` releases held-back text.
 
     Modes: `think` (does the output open a reasoning block?), `reason` (inside it), `start` (a fenced or
-    anchored call at the start), `text`, `head` (after the open marker: the call's head), `block` (head did
-    not match: json.loads the body at the close marker), `args` (streaming the arguments), `tail` (`}` and
-    the close marker), `skip` (extra keys after the arguments, up to the close marker or the object's end).
+    anchored call at the start), `text`, `head` (after the open marker:
+    the call's head), `block` (head did not match: json.loads the body at the close marker), `args`
+    (streaming the arguments), `tail` (`}` and the close marker, or the next call object in the block),
+    `skip` (extra keys after the arguments, up to the close marker or the object's end).
     """
 
     def __init__(self, syntax: CallSyntax, tool_names: Collection[str]) -> None:
@@ -345,6 +346,11 @@ class ToolCallParser:
             self._replay(rest)
         elif status == "fail":
             rest, extra_keys = s.buf[pos:], s.buf[pos:].startswith(",") and "}" not in s.buf[:pos]
+            if rest.startswith("{") and "}" in s.buf[:pos] and self._can_block():
+                # another call object in the same block (Qwen writes parallel calls one per line)
+                self._enter_head(opened="", first=True)
+                self._replay(rest)
+                return
             # more keys after the arguments are part of the call: skip them; anything else is text
             if extra_keys and not self._syntax.name_end:
                 self._enter("skip", depth=1 if self._syntax.listed else 0)

@@ -34,7 +34,7 @@ class CallSyntax:
     )
     listed: bool = False
     lead: str = ""
-    fence: bool = False  # also accept a Markdown-fenced call at the very start of the output
+    fence: bool = False  # also accept Markdown-fenced calls (```json {…} ```) opening the output
     open_in_prompt: bool = False  # the generation prompt ends with `open`: the output starts in a head
     text_name: str = ""  # with name_end: this "name" introduces plain text (Functionary's `all`)
     think: tuple[str, str] | None = None  # a reasoning block the output may start with (Qwen3's <think>)
@@ -46,6 +46,8 @@ class CallSyntax:
             raise ValueError("CallSyntax.pythonic calls are anchored lists with their own heads")
         if (self.name_end or self.listed or self.open_in_prompt) and not self.open:
             raise ValueError("CallSyntax.name_end, listed and open_in_prompt need a non-empty open marker")
+        if self.fence and not (self.open and self.close):  # a fenced call is rewritten into this form
+            raise ValueError("CallSyntax.fence needs the open and close markers")
         if self.name_end and (self.listed or self.fence):
             raise ValueError("CallSyntax: a bare-name head cannot be listed or fenced")
         if self.think is not None and not all(self.think):

@@ -1,8 +1,9 @@
 """Hermes / Qwen2.5 / Qwen3 tool calls: one `<tool_call>\\n{"name": …, "arguments": …}\\n</tool_call>` block
-per call.
+per call (one call object per line inside a block is accepted too).
 
-Qwen2.5-Coder in `auto` mode often writes its call as a Markdown ```json fence instead of the tags, so
-the fence at the start of an answer is a second accepted spelling (grammar and parser alike). Qwen3
+Qwen2.5-Coder in `auto` mode often writes its call as a Markdown ```json fence instead of the tags: the
+parser accepts a fenced call at the start of an answer, and under a grammar the fence's opening is
+rewritten into `<tool_call>` form as soon as it names a declared tool (tools/grammar.py). Qwen3
 (and QwQ) may open the answer with a `<think>…</think>` block: that is reasoning, never content or calls.
 """
 
@@ -33,12 +34,16 @@ def _spell(calls: Calls) -> str:
 
 
 def _calls_rules(tok: Tok, parallel: bool) -> list[str]:
-    # Qwen ends a turn of calls with "</tool_call>\n" + EOS: whitespace after the last call must be allowed,
-    # or the grammar forces yet another call (an endless loop of calls).
-    more = ' ("\\n" call)*' if parallel else ""
+    # Qwen writes several calls either as one block each or as one JSON object per line inside a single
+    # block, and often ends the turn right after the last object without the close tag (seen on
+    # Qwen2.5-Coder, BFCL parallel cases): both are admitted, so the grammar never forces an extra call.
+    # Whitespace after the last call must be allowed too, or the grammar forces yet another call.
+    open_, close = tok(SYNTAX.open), tok(SYNTAX.close)
+    if not parallel:
+        return [f'calls: {open_} "\\n" body ("\\n" {close})? TRAILING_WS', "TRAILING_WS: /\\n?/"]
     return [
-        f'call: {tok(SYNTAX.open)} "\\n" body "\\n" {tok(SYNTAX.close)}',
-        f"calls: call{more} TRAILING_WS",
+        f'block: {open_} "\\n" body ("\\n" body)*',
+        f'calls: block ("\\n" {close} "\\n" block)* ("\\n" {close})? TRAILING_WS',
         "TRAILING_WS: /\\n?/",
     ]
 
