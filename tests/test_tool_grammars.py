@@ -206,8 +206,17 @@ def test_the_grammar_accepts_the_formats_own_spelling(rt: Runtime, parallel: boo
     assert not undeclared.consume_tokens(rt.model.tokenize(wrong, add_special=False)), wrong
 
 
+FENCE_HEADS = [
+    '```json\n{\n  "name": "get_time",\n  "arguments"',
+    '```json\n[\n  {"name": "get_time", "arguments"',
+]
+
+
+@pytest.mark.parametrize("fence_head", FENCE_HEADS, ids=["object", "list"])
 @pytest.mark.parametrize("parallel", [True, False])
-def test_a_fenced_call_is_rewritten_into_the_formats_own_call(runtime: Runtime, parallel: bool) -> None:
+def test_a_fenced_call_is_rewritten_into_the_formats_own_call(
+    runtime: Runtime, parallel: bool, fence_head: str
+) -> None:
     """Qwen2.5-Coder writes its calls as ```json fences in auto mode and stops after one. Once the fence
     names a declared tool, the output so far is rewritten into the format's call opening and the call
     grammar takes over: one call object per line inside the block when parallel calls are allowed, and
@@ -228,7 +237,7 @@ def test_a_fenced_call_is_rewritten_into_the_formats_own_call(runtime: Runtime, 
             assert constraint.rewrite() is None
         return True
 
-    head = rt.model.tokenize('```json\n{\n  "name": "get_time",\n  "arguments"', add_special=False)
+    head = rt.model.tokenize(fence_head, add_special=False)
     rewrites = []
     for token in head:
         constraint.accept(token)

@@ -480,3 +480,13 @@ def test_call_objects_one_per_line_in_one_block(
     parsed = collect(stream(HERMES, splits("".join(fragments), cuts)))
     assert parsed.content is None
     assert [(name, json.loads(args)) for name, args in parsed.calls] == [(c[2], c[1]) for c in generated]
+
+
+@pytest.mark.parametrize(
+    "head", ['```json\n{\n  "name": "get_weather",\n  "arguments"', '```json\n[ {"name": "get"']
+)
+def test_a_fenced_call_head_is_held_back_until_it_is_decided(head: str) -> None:
+    """Nothing of a fence opening the answer is released while it may still be a call: the grammar
+    rewrites that head into `<tool_call>` form and the server restarts parsing (tools/grammar.py)."""
+    parser = ToolCallParser(FENCED, TOOLS)
+    assert [e for ch in head for e in parser.feed(ch)] == []

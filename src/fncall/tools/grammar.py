@@ -77,7 +77,9 @@ def plan_grammars(fmt: ToolFormat, req: ToolRequest, tok: Tok, *, open_is_token:
         names = "|".join(re.escape(t.name) for t in req.callable_tools)
         head = _head_regex(syntax, names)
         opening = f'{syntax.open}\n{{{json.dumps(syntax.name_key)}: "'
-        prefixes.insert(0, PrefixTrigger(r"\s*```(json)?" + head, _grammar("calls", rules), rewrite=opening))
+        # A fenced JSON list of calls (`[{"name": …}, …]`, seen once on BFCL) is rewritten the same way.
+        fence = r"\s*```(json)?\s*\[?"
+        prefixes.insert(0, PrefixTrigger(fence + head, _grammar("calls", rules), rewrite=opening))
     return GrammarPlan(
         start=None,
         on_open_token=_grammar("calls", rules) if open_is_token else None,

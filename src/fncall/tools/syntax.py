@@ -105,8 +105,8 @@ def head_pattern(syntax: CallSyntax, *, first: bool) -> list[Elem]:
 
 def start_pattern(syntax: CallSyntax) -> list[Elem] | None:
     """A call that may only begin the output: a fenced one, or an anchored one (no open marker)."""
-    if syntax.fence:
-        return [("ws", ""), ("lit", FENCE), ("opt", "json"), *object_head(syntax)]
+    if syntax.fence:  # `[` too: a fenced list of calls is held back until the grammar rewrites it
+        return [("ws", ""), ("lit", FENCE), ("opt", "json"), ("ws", ""), ("opt", "["), *object_head(syntax)]
     if syntax.pythonic:
         return [("ws", ""), ("opt", syntax.lead), ("ws", ""), ("lit", "["), *head_pattern(syntax, first=True)]
     if not syntax.open:
