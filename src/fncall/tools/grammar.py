@@ -61,20 +61,18 @@ def plan_grammars(fmt: ToolFormat, req: ToolRequest, tok: Tok, *, open_is_token:
     if req.mode == "required":
         return GrammarPlan(start=_grammar("calls", rules), on_open_token=None)
     lead = _grammar(f"/{_WS}/ calls", rules)
+    names = "|".join(re.escape(t.name) for t in req.callable_tools)  # triggers fire on declared names only
     if syntax.open_in_prompt:  # the answer starts with a recipient: a declared name means a call
-        names = "|".join(re.escape(t.name) for t in req.callable_tools)
         prefixes = [PrefixTrigger(f"({names}){re.escape(syntax.name_end)}", _grammar("calls", rules))]
     elif syntax.open:
         prefixes = [PrefixTrigger(rf"\s*{re.escape(syntax.open)}", lead)]
     else:  # anchored: the answer starts like a call (optionally after the lead marker)
         before = rf"\s*({re.escape(syntax.lead)})?" if syntax.lead else ""
-        names = "|".join(re.escape(t.name) for t in req.callable_tools)
-        head = rf"\s*\[\s*({names})\(" if syntax.pythonic else _head_regex(syntax)
+        head = rf"\s*\[\s*({names})\(" if syntax.pythonic else _head_regex(syntax, names)
         prefixes = [PrefixTrigger(before + head, lead)]
     if syntax.fence:
         # Fires only once the model itself wrote `{"name": "<declared>", "arguments"` in the fence, so an
         # echo of a tool result (`{"name": …, "response": …}`) stays text instead of becoming a new call.
-        names = "|".join(re.escape(t.name) for t in req.callable_tools)
         head = _head_regex(syntax, names)
         opening = f'{syntax.open}\n{{{json.dumps(syntax.name_key)}: "'
         # A fenced JSON list of calls (`[{"name": …}, …]`, seen once on BFCL) is rewritten the same way.
@@ -98,7 +96,7 @@ def _first_banned(syntax: CallSyntax, *, open_is_token: bool) -> str:
     return "{<" if markup else "{"
 
 
-def _head_regex(syntax: CallSyntax, names: str = '[^"]*') -> str:
+def _head_regex(syntax: CallSyntax, names: str) -> str:
     name_key, args_key = (re.escape(json.dumps(k)) for k in (syntax.name_key, syntax.args_key))
     return rf"\s*\{{\s*{name_key}\s*:\s*\"({names})\"\s*,\s*{args_key}"
 
