@@ -19,7 +19,8 @@ from fncall.config import ServerConfig
 from fncall.engine.engine import Engine, EngineConfig
 from fncall.engine.llama import LlamaModel
 from fncall.engine.sequence import Constraint
-from fncall.models import resolve_model
+from fncall.models import PACKAGED, resolve_model
+from fncall.models.sampling import OPENAI, SamplingDefaults, resolve
 from fncall.tools.constraint import GrammarCompiler
 from fncall.tools.formats import ToolFormat, choose, marker_tokens, with_reasoning
 from fncall.tools.grammar import plan_grammars
@@ -40,6 +41,7 @@ class Runtime:
     tool_format: ToolFormat
     native_tools: bool  # the chat template renders `tools` itself
     grammars: GrammarCompiler
+    sampling: SamplingDefaults = OPENAI  # for parameters a request omits
 
     @classmethod
     def open(cls, config: ServerConfig, *, progress: bool = True) -> Runtime:
@@ -72,6 +74,9 @@ class Runtime:
         where = "rendered by the model's template" if native_tools else "described in our system prompt"
         reasoning = "; <think> reasoning kept apart" if tool_format.syntax.think else ""
         log.info("tool format: %s (%s; %s%s)", tool_format.name, how, where, reasoning)
+        packaged = PACKAGED[config.model].sampling if config.model in PACKAGED else {}
+        sampling = resolve(metadata=model.metadata, packaged=packaged, override=config.sampling_defaults)
+        log.info("sampling defaults for parameters a request omits: %s", sampling.describe())
         grammars = GrammarCompiler(model)
         threading.Thread(target=grammars.warm_up, name="fncall-grammar-warm-up", daemon=True).start()
         return cls(
@@ -85,6 +90,7 @@ class Runtime:
             tool_format=tool_format,
             native_tools=native_tools,
             grammars=grammars,
+            sampling=sampling,
         )
 
     def close(self) -> None:

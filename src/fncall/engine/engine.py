@@ -187,7 +187,9 @@ class Engine:
         if allowed is not None and not allowed.any():  # the constraint admits nothing more: end here
             self._finish(seq, "stop")
             return
-        token = sample(logits, seq.request.params, seq.rng, counts=seq.counts, allowed=allowed)
+        token = sample(
+            logits, seq.request.params, seq.rng, counts=seq.counts, recent=seq.recent(), allowed=allowed
+        )
         if constraint:
             constraint.accept(token)
             replacement = constraint.rewrite()

@@ -107,6 +107,17 @@ class Sequence:
         """Tokens this sequence holds or will hold in the KV cache after the next decode."""
         return len(self.prompt) + len(self.output)
 
+    def recent(self) -> list[int]:
+        """The repetition penalty's window: the last tokens of prompt and output (none when it is off)."""
+        params = self.request.params
+        n = params.repetition_window
+        if params.repetition_penalty == 1.0 or n == 0:
+            return []
+        tail = self.output[-n:]
+        if len(tail) == n:
+            return tail
+        return [*self.prompt[max(0, len(self.prompt) - (n - len(tail))) :], *tail]
+
     def restart_output(self, tokens: list[int]) -> None:
         """The output is now `tokens` (not yet in the KV cache), with text and stop matching begun anew."""
         self.output = list(tokens)
