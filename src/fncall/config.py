@@ -34,6 +34,9 @@ class ServerConfig:
     # For parameters a request omits: None = the model's own (GGUF keys or packaged entry), "openai" =
     # OpenAI's, else JSON or key=value pairs on top of the model's (models/sampling.py).
     sampling_defaults: str | None = None
+    # auto mode's call/text decision at an answer's opening (tools/decision.py): 'off', one threshold,
+    # or 'FIRST,AFTER_RESULTS'.
+    call_threshold: str = "default"
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -53,6 +56,10 @@ class ServerConfig:
             from fncall.models.sampling import parse  # pure; imported here to keep config light
 
             parse(self.sampling_defaults)
+        if self.call_threshold != "default":
+            from fncall.tools.decision import parse as parse_thresholds
+
+            parse_thresholds(self.call_threshold)
         if self.max_waiting < 1:
             raise ValueError(f"max_waiting must be at least 1, got {self.max_waiting}")
         if self.max_body_bytes < 1024:

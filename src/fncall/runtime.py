@@ -22,6 +22,9 @@ from fncall.engine.sequence import Constraint
 from fncall.models import PACKAGED, resolve_model
 from fncall.models.sampling import OPENAI, SamplingDefaults, resolve
 from fncall.tools.constraint import GrammarCompiler
+from fncall.tools.decision import DEFAULT as DEFAULT_THRESHOLDS
+from fncall.tools.decision import Thresholds
+from fncall.tools.decision import parse as parse_thresholds
 from fncall.tools.formats import ToolFormat, choose, marker_tokens, with_reasoning
 from fncall.tools.grammar import plan_grammars
 from fncall.tools.spec import ToolRequest
@@ -42,6 +45,7 @@ class Runtime:
     native_tools: bool  # the chat template renders `tools` itself
     grammars: GrammarCompiler
     sampling: SamplingDefaults = OPENAI  # for parameters a request omits
+    call_thresholds: Thresholds | None = DEFAULT_THRESHOLDS  # auto mode's call/text decision; None = off
 
     @classmethod
     def open(cls, config: ServerConfig, *, progress: bool = True) -> Runtime:
@@ -91,6 +95,7 @@ class Runtime:
             native_tools=native_tools,
             grammars=grammars,
             sampling=sampling,
+            call_thresholds=parse_thresholds(config.call_threshold),
         )
 
     def close(self) -> None:
@@ -106,13 +111,21 @@ class Runtime:
         add_bos = self.model.add_bos and not (bos and text.startswith(bos))  # no double BOS
         return self.model.tokenize(text, add_special=add_bos, parse_special=True)
 
-    def tool_constraint(self, req: ToolRequest) -> Callable[[], Constraint]:
-        """Per-sequence constraint factory for a tool request; compiles on first use (blocking)."""
+    def tool_constraint(self, req: ToolRequest, *, after_results: bool = False) -> Callable[[], Constraint]:
+        """Per-sequence constraint factory for a tool request; compiles on first use (blocking).
+
+        `after_results`: the conversation ends with tool results (the call/text threshold differs)."""
         syntax = self.tool_format.syntax
         open_token = _special_token(self.model, syntax.trigger) if syntax.trigger else None
         if req.mode == "none":  # the call marker may never be sampled; nothing else is constrained
             return self.grammars.ban([open_token] if open_token is not None else [])
-        plan = plan_grammars(self.tool_format, req, self._marker, open_is_token=open_token is not None)
+        thresholds = self.call_thresholds
+        threshold = None
+        if thresholds is not None and req.mode == "auto":
+            threshold = thresholds.after_results if after_results else thresholds.first
+        plan = plan_grammars(
+            self.tool_format, req, self._marker, open_is_token=open_token is not None, threshold=threshold
+        )
         return self.grammars.factory(plan, open_token)
 
     def _marker(self, text: str) -> str:

@@ -145,7 +145,8 @@ def _generation(
         )
         prompt = rt.prompt_tokens(rendered, template_tools)
     constrained = tools or ban
-    constraint = rt.tool_constraint(constrained) if constrained else None
+    after_results = messages[-1]["role"] == "tool"
+    constraint = rt.tool_constraint(constrained, after_results=after_results) if constrained else None
     return GenerationRequest(prompt=tuple(prompt), params=params, constraint_factory=constraint)
 
 

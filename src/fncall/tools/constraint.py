@@ -21,6 +21,7 @@ import numpy.typing as npt
 
 from fncall.engine.llama import LlamaModel
 from fncall.engine.sequence import Constraint
+from fncall.tools.decision import CALL_OPENERS, CallDecision
 from fncall.tools.grammar import GrammarPlan
 
 # Bounds so that a hostile schema costs a 400, not a stalled engine.
@@ -55,6 +56,9 @@ class GrammarConstraint:
     def rewrite(self) -> list[int] | None:
         return None
 
+    def steer(self, logits: npt.NDArray[np.float32]) -> npt.NDArray[np.bool_] | None:
+        return None
+
 
 @dataclass(slots=True, frozen=True)
 class Trigger:
@@ -73,6 +77,9 @@ class LazyGrammar:
     models echo a pseudo call (`{"name": …}`) or the prompt's markup as text instead of answering; a
     real call uses the format's own syntax. A trigger with rewrite tokens replaces the output so far with
     them (a fenced call becomes the format's call opening; see grammar.PrefixTrigger).
+
+    With a `decision`, the opening token (while the output is still blank) is chosen by class: the
+    format's call token, or text without call-shaped openers (tools/decision.py).
     """
 
     open_token: int | None
@@ -81,7 +88,9 @@ class LazyGrammar:
     piece: Callable[[int], bytes]
     first: npt.NDArray[np.bool_] | None
     n_vocab: int
+    decision: CallDecision | None = None
     active: GrammarConstraint | None = None
+    opening: bool = True  # nothing but whitespace written yet
     tokens: list[int] = field(default_factory=list)
     text: bytes = b""
     replacement: list[int] | None = None
@@ -96,6 +105,7 @@ class LazyGrammar:
             self.active.accept(token)
             return
         self.tokens.append(token)
+        self.opening = self.opening and not self.piece(token).strip()
         if token == self.open_token and self.on_open is not None:
             self._activate(self.on_open, [token])
         elif self.prefixes:
@@ -122,6 +132,11 @@ class LazyGrammar:
         out, self.replacement = self.replacement, None
         return out
 
+    def steer(self, logits: npt.NDArray[np.float32]) -> npt.NDArray[np.bool_] | None:
+        if self.decision is None or self.active is not None or not self.opening:
+            return None
+        return self.decision.choose(logits)
+
 
 @dataclass(slots=True)
 class BannedTokens:
@@ -141,6 +156,9 @@ class BannedTokens:
     def rewrite(self) -> list[int] | None:
         return None
 
+    def steer(self, logits: npt.NDArray[np.float32]) -> npt.NDArray[np.bool_] | None:
+        return None
+
 
 class GrammarCompiler:
     """Per model: the llguidance tokenizer (built once, about a second) and an LRU of compiled grammars."""
@@ -151,7 +169,7 @@ class GrammarCompiler:
         self._lock = threading.Lock()
         self._tokenizer: llguidance.LLTokenizer | None = None
         self._cache: OrderedDict[str, llguidance.LLMatcher] = OrderedDict()
-        self._first: dict[str, npt.NDArray[np.bool_]] = {}
+        self._starts: dict[tuple[str, ...], npt.NDArray[np.bool_]] = {}
 
     def warm_up(self) -> None:
         """Builds the per-model parts now (about 1.5 s for a 150k vocabulary) instead of in the first
@@ -159,6 +177,7 @@ class GrammarCompiler:
         self._llg_tokenizer()
         self._first_mask("{")
         self._first_mask("{<")
+        self._starts_mask(CALL_OPENERS)
 
     def factory(self, plan: GrammarPlan, open_token: int | None) -> Callable[[], Constraint]:
         """Compiles (or reuses) the plan's grammars; each call of the result serves one sequence.
@@ -175,7 +194,15 @@ class GrammarCompiler:
             for t in plan.prefixes
         ]
         piece, first = self._model.piece, self._first_mask(plan.first_banned) if plan.first_banned else None
-        return lambda: LazyGrammar(open_token, on_open, list(prefixes), piece, first, n_vocab)
+        decision = None
+        if plan.threshold is not None and open_token is not None and on_open is not None:
+            call = self._starts_mask(CALL_OPENERS).copy()
+            call[open_token] = True
+            force = np.zeros(n_vocab, dtype=bool)
+            force[open_token] = True
+            text = ~call if first is None else first & ~call
+            decision = CallDecision(plan.threshold, call, force, text)
+        return lambda: LazyGrammar(open_token, on_open, list(prefixes), piece, first, n_vocab, decision)
 
     def ban(self, tokens: Collection[int]) -> Callable[[], Constraint]:
         mask = np.ones(self._model.n_vocab, dtype=bool)
@@ -186,13 +213,17 @@ class GrammarCompiler:
         return tuple(self._model.tokenize(text, add_special=False)) if text else ()
 
     def _first_mask(self, banned: str) -> npt.NDArray[np.bool_]:
-        """Mask of tokens that do not begin (after whitespace) with one of `banned`; once per model."""
+        """Mask of tokens that do not begin (after whitespace) with one of `banned`'s characters."""
+        return ~self._starts_mask(tuple(banned))
+
+    def _starts_mask(self, prefixes: tuple[str, ...]) -> npt.NDArray[np.bool_]:
+        """Mask of tokens that begin (after whitespace) with one of `prefixes`; once per model (~1 s)."""
         with self._lock:
-            if banned not in self._first:
-                prefixes = tuple(c.encode() for c in banned)
+            if prefixes not in self._starts:
+                encoded = tuple(p.encode() for p in prefixes)
                 pieces = (self._model.piece(t).lstrip() for t in range(self._model.n_vocab))
-                self._first[banned] = ~np.fromiter((p.startswith(prefixes) for p in pieces), dtype=bool)
-            return self._first[banned]
+                self._starts[prefixes] = np.fromiter((p.startswith(encoded) for p in pieces), dtype=bool)
+            return self._starts[prefixes]
 
     def _compiled(self, grammar: str) -> llguidance.LLMatcher:
         key = hashlib.sha256(grammar.encode()).hexdigest()

@@ -51,9 +51,14 @@ class GrammarPlan:
     # models echo a bare JSON pseudo-call, or the prompt's `<tools>` / `<tool_response>` markup, instead
     # of answering; a real call uses the format's own syntax (Llama's calls are bare JSON: nothing banned).
     first_banned: str = "{"
+    # `auto` with a call token: decide call or text at the answer's opening by class mass against this
+    # threshold (tools/decision.py); None = leave the opening to plain sampling.
+    threshold: float | None = None
 
 
-def plan_grammars(fmt: ToolFormat, req: ToolRequest, tok: Tok, *, open_is_token: bool) -> GrammarPlan:
+def plan_grammars(
+    fmt: ToolFormat, req: ToolRequest, tok: Tok, *, open_is_token: bool, threshold: float | None = None
+) -> GrammarPlan:
     """The grammars for a request in a format; `tok` spells a marker (`<[id]>` for a special token)."""
     syntax = fmt.syntax
     bodies = _body_rules(syntax, req.callable_tools, tok)
@@ -83,6 +88,8 @@ def plan_grammars(fmt: ToolFormat, req: ToolRequest, tok: Tok, *, open_is_token:
         on_open_token=_grammar("calls", rules) if open_is_token else None,
         prefixes=tuple(prefixes),
         first_banned=_first_banned(syntax, open_is_token=open_is_token),
+        # Reasoning models open with <think>: the call/text decision belongs after it, not here.
+        threshold=threshold if open_is_token and syntax.think is None else None,
     )
 
 
