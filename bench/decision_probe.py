@@ -55,11 +55,13 @@ class Probe:
     def __init__(self, model: LlamaModel, ctx: LlamaContext, template: ChatTemplate) -> None:
         self.model, self.ctx, self.template = model, ctx, template
         self.fmt, self.native = choose(template.source, None)
-        self.result_hint: str | None = render.RESULT_HINT
+        self.result_hint: str | None = None  # a system message after tool results, to measure one
         self.pieces = [model.piece(t, special=True).decode("utf-8", "replace") for t in range(model.n_vocab)]
         self.open_id = model.single_token("<tool_call>")
         self.close_id = model.single_token("</tool_call>")
         self.klass = np.array([self._class(t) for t in range(model.n_vocab)])
+        self.eog = np.zeros(model.n_vocab, dtype=bool)
+        self.eog[model.eog_ids] = True
 
     def _class(self, token: int) -> str:
         if token == self.open_id:
@@ -79,8 +81,9 @@ class Probe:
     def prompt(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> list[int]:
         req = parse_tool_request(tools, "auto", None)
         convo = to_template_messages(messages)
-        hint = self.result_hint is not None
-        rendered, template_tools = render.prompt_inputs(convo, req, self.fmt, self.native, result_hint=hint)
+        if self.result_hint and convo[-1]["role"] == "tool":
+            convo = [*convo, {"role": "system", "content": self.result_hint}]
+        rendered, template_tools = render.prompt_inputs(convo, req, self.fmt, self.native)
         text = self.template.render(rendered, tools=template_tools, add_generation_prompt=True)
         return self.model.tokenize(text, add_special=False, parse_special=True)
 
@@ -114,27 +117,19 @@ class Probe:
     def tok(self, text: str) -> list[int]:
         return self.model.tokenize(text, add_special=False, parse_special=True)
 
-    def p_more(self, prompt: list[int], call: str) -> tuple[float, list[tuple[str, float]]]:
-        """P(another call) after `<tool_call>\\n{call}`: the grammar's two ways to go on, summed."""
-        base = prompt + self.tok(f"<tool_call>\n{call}")
-        p0 = self.distribution(base)
-        nl = self.tok("\n")[0]
-        p1 = self.distribution(base + [nl])
-        in_block = float(p1[self.klass == "brace"].sum())
-        closed = base + [nl, self.close_id] + self.tok("\n")
-        p2 = self.distribution(closed)
-        new_block = float(p2[self.open_id])
-        more = float(p0[nl]) * (in_block + float(p1[self.close_id]) * new_block)
-        top = [("after-call:" + self.pieces[t], round(float(p0[t]), 3)) for t in np.argsort(-p0)[:3]]
-        top += [("after-nl:" + self.pieces[t], round(float(p1[t]), 3)) for t in np.argsort(-p1)[:3]]
-        top += [("after-close:" + self.pieces[t], round(float(p2[t]), 3)) for t in np.argsort(-p2)[:3]]
-        return more, top
+    def p_continue(self, prompt: list[int], calls: list[str]) -> list[float]:
+        """P(not ending the turn) right after each call of `<tool_call>\\n{c1}\\n{c2}…` (one per line)."""
+        out = []
+        for k in range(1, len(calls) + 1):
+            p = self.distribution(prompt + self.tok("<tool_call>\n" + "\n".join(calls[:k])))
+            out.append(1.0 - float(p[self.eog].sum()))
+        return out
 
 
 def bfcl_points(probe: Probe, offset: int, limit: int) -> list[Point]:
     points = []
     for category in ("simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance"):
-        for entry in bfcl_sample(category, offset + limit, 0)[offset:]:
+        for entry in bfcl_sample(category, limit, 0, offset):
             tools, _ = to_tools(entry["function"])
             prompt = probe.prompt(entry["question"][0], tools)
             mass, top = probe.masses(probe.distribution(prompt))
@@ -142,14 +137,14 @@ def bfcl_points(probe: Probe, offset: int, limit: int) -> list[Point]:
             points.append(Point(entry["id"], "first", want, mass, top))
             if category == "irrelevance":
                 continue
-            first = entry["ground_truth"][0]
-            name, args = next(iter(first.items()))
-            call = json.dumps(
-                {"name": name.replace(".", "_"), "arguments": {k: v[0] for k, v in args.items()}}
-            )
-            more, top = probe.p_more(prompt, call)
-            wants_more = "call" if len(entry["ground_truth"]) > 1 else "text"
-            points.append(Point(entry["id"], "more", wants_more, {"call": more}, top))
+            calls = [
+                json.dumps({"name": name.replace(".", "_"), "arguments": {k: v[0] for k, v in args.items()}})
+                for gold in entry["ground_truth"]
+                for name, args in gold.items()
+            ]
+            for k, p in enumerate(probe.p_continue(prompt, calls), 1):
+                want = "call" if k < len(calls) else "text"
+                points.append(Point(f"{entry['id']}#{k}", "more", want, {"call": p}, []))
     return points
 
 
@@ -169,11 +164,13 @@ def task_points(probe: Probe, which: str) -> list[Point]:
         args = dict(first.args)
         call = json.dumps({"name": first.name, "arguments": args})
         if task.kind == "fanout":
-            more, top = probe.p_more(prompt, call)
-            points.append(Point(task.id, "more", "call", {"call": more}, top))
+            calls = [json.dumps({"name": c.name, "arguments": dict(c.args)}) for c in task.expect]
+            for k, p in enumerate(probe.p_continue(prompt, calls), 1):
+                want = "call" if k < len(calls) else "text"
+                points.append(Point(f"{task.id}#{k}", "more", want, {"call": p}, []))
             continue
-        more, top = probe.p_more(prompt, call)
-        points.append(Point(task.id, "more", "text", {"call": more}, top))
+        [more] = probe.p_continue(prompt, [call])
+        points.append(Point(task.id, "more", "text", {"call": more}, []))
         messages += [
             {
                 "role": "assistant",
@@ -193,30 +190,37 @@ def task_points(probe: Probe, which: str) -> list[Point]:
     return points
 
 
-def call_mass(point: Point, classes: tuple[str, ...]) -> float:
-    return point.mass["call"] if point.point == "more" else sum(point.mass[c] for c in classes)
+def call_share(point: Point, classes: tuple[str, ...]) -> float:
+    """`more`: P(not ending) after a call. Otherwise the call classes' share of (call classes + plain
+    text): `<`, `{`, `{{` and `[` openers count for neither (see tools/decision.py)."""
+    if point.point == "more":
+        return point.mass["call"]
+    call = sum(point.mass.get(c, 0.0) for c in classes)
+    total = call + point.mass.get("text", 0.0)
+    return call / total if total else 0.0
+
+
+GRID = {
+    "first": (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6),
+    "more": (0.002, 0.005, 0.0075, 0.01, 0.0125, 0.015, 0.02, 0.03, 0.05),
+    "after": (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5),
+}
 
 
 def sweep(points: list[Point], classes: tuple[str, ...]) -> None:
-    for which in ("first", "more", "after"):
+    for which, grid in GRID.items():
         mine = [p for p in points if p.point == which]
         if not mine:
             continue
-        print(
-            f"\n{which}: {len(mine)} points ({sum(p.want == 'call' for p in mine)} want a call);",
-            f"classes {classes}",
-        )
+        wanted = sum(p.want == "call" for p in mine)
+        print(f"\n{which}: {len(mine)} points ({wanted} want a call); call classes {classes}")
         print("| threshold | right | call wanted, text chosen | text wanted, call chosen |")
         print("|---|---|---|---|")
-        for threshold in (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7):
-            choose = [call_mass(p, classes) >= threshold for p in mine]
-            right = sum(
-                (c and p.want == "call") or (not c and p.want == "text")
-                for c, p in zip(choose, mine, strict=True)
-            )
+        for threshold in grid:
+            choose = [call_share(p, classes) >= threshold for p in mine]
             missed = sum(not c and p.want == "call" for c, p in zip(choose, mine, strict=True))
             extra = sum(c and p.want == "text" for c, p in zip(choose, mine, strict=True))
-            print(f"| {threshold:.2f} | {right} | {missed} | {extra} |")
+            print(f"| {threshold:g} | {len(mine) - missed - extra} | {missed} | {extra} |")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -227,8 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bfcl-limit", type=int, default=20)
     parser.add_argument("--tasks", choices=("dev", "test", "all", "none"), default="dev")
     parser.add_argument("--sweep", action="store_true")
-    parser.add_argument("--classes", default="open,fence,brace,dbrace,bracket")
-    parser.add_argument("--result-hint", help="system text after tool results ('none': no such message)")
+    parser.add_argument("--classes", default="open,fence")
+    parser.add_argument("--points", default="first,more,after", help="decision points to probe")
+    parser.add_argument("--result-hint", help="a system message to add after tool results")
     parser.add_argument("--from-json", type=Path, help="sweep saved points instead of probing")
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/decision_probe.json")
     args = parser.parse_args(argv)
@@ -242,13 +247,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         ctx = LlamaContext(model, n_ctx_seq=8192, n_seq=1, n_threads=2, n_batch=512)
         probe = Probe(model, ctx, template)
-        if args.result_hint is not None:
-            probe.result_hint = None if args.result_hint == "none" else args.result_hint
-            render.RESULT_HINT = probe.result_hint or render.RESULT_HINT
+        probe.result_hint = args.result_hint
         points = []
         if args.tasks != "none":
             points += task_points(probe, args.tasks)
-        if args.bfcl_limit:
+        if args.bfcl_limit and "first" in args.points:
             points += bfcl_points(probe, args.bfcl_offset, args.bfcl_limit)
         for p in points:
             shown = " ".join(f"{k}={v:.2f}" for k, v in p.mass.items() if v >= 0.01)

@@ -1,4 +1,4 @@
-"""The call/text decision at an auto-mode answer's opening (tools/decision.py), as pure logic."""
+"""The call/text decisions of auto mode (tools/decision.py), as pure logic on a toy vocabulary."""
 
 from __future__ import annotations
 
@@ -6,60 +6,70 @@ import numpy as np
 import pytest
 
 from fncall.tools.constraint import LazyGrammar
-from fncall.tools.decision import DEFAULT, CallDecision, Thresholds, call_mass, parse
+from fncall.tools.decision import DEFAULT, CallDecision, Thresholds, parse
 
-# A toy vocabulary: 0 = the call token, 1 = "```", 2 = "{", 3 = "To", 4 = "Please", 5 = "\n", 6 = "<".
-PIECES = [b"", b"```", b"{", b"To", b"Please", b"\n", b"<"]
-CALL = np.array([True, True, True, False, False, False, False])
-FORCE = np.array([True, False, False, False, False, False, False])
-TEXT = np.array([False, False, False, True, True, True, False])  # "<" barred as markup, call openers out
+# 0 = the call token, 1 = "```", 2 = "{", 3 = "To", 4 = "Please", 5 = "\n", 6 = "<", 7 = end of turn,
+# 8 = '"}' (a call object's last token)
+PIECES = [b"", b"```", b"{", b"To", b"Please", b"\n", b"<", b"", b'"}']
+CALL = np.array([1, 1, 0, 0, 0, 0, 0, 0, 0], dtype=bool)
+TEXT_CLASS = np.array([0, 0, 0, 1, 1, 1, 0, 1, 1], dtype=bool)  # "{" and "<" count for neither side
+FORCE = np.array([1, 0, 0, 0, 0, 0, 0, 0, 0], dtype=bool)
+TEXT = np.array([0, 0, 0, 1, 1, 1, 0, 1, 1], dtype=bool)  # what a text answer may open with
+END = np.array([0, 0, 0, 0, 0, 0, 0, 1, 0], dtype=bool)
 
 
 def logits_for(*probabilities: float) -> np.ndarray:
     return np.log(np.array(probabilities, dtype=np.float32))
 
 
-def decision(threshold: float) -> CallDecision:
-    return CallDecision(threshold, CALL, FORCE, TEXT)
-
-
-def test_call_mass_is_the_softmax_share_of_the_class() -> None:
-    x = logits_for(0.05, 0.17, 0.11, 0.18, 0.29, 0.05, 0.15)
-    assert call_mass(x, CALL) == pytest.approx(0.33, abs=1e-6)
+def decision(threshold: float | None = 0.3, more: float | None = 0.02) -> CallDecision:
+    return CallDecision(threshold, more, CALL, TEXT_CLASS, FORCE, TEXT, END)
 
 
 @pytest.mark.parametrize(
     ("probabilities", "threshold", "calls"),
     [
-        # greedy would take "Please" (0.29), yet call-shaped openers hold 0.33 together
-        ((0.05, 0.17, 0.11, 0.18, 0.29, 0.05, 0.15), 0.3, True),
-        ((0.05, 0.17, 0.11, 0.18, 0.29, 0.05, 0.15), 0.4, False),
-        # the call token alone above the threshold
-        ((0.6, 0.0001, 0.0001, 0.2, 0.1, 0.0997, 0.0001), 0.5, True),
-        # a fence that would win greedily, but the class is below the threshold: text, fence barred
-        ((0.0001, 0.25, 0.0001, 0.2, 0.2, 0.2, 0.1498), 0.3, False),
+        # greedy takes "To" (0.3), but the fence holds 0.25 / (0.25 + 0.45) = 0.36 of call + text
+        ((0.001, 0.25, 0.1, 0.3, 0.1, 0.049, 0.2, 0.0001, 0.0009), 0.3, True),
+        ((0.001, 0.25, 0.1, 0.3, 0.1, 0.049, 0.2, 0.0001, 0.0009), 0.4, False),
+        # much "{" and "<" (prompt echoes) do not make a call
+        ((0.001, 0.05, 0.4, 0.2, 0.05, 0.0489, 0.25, 0.0001, 0.0001), 0.3, False),
+        # the call token alone
+        ((0.6, 0.0001, 0.0001, 0.2, 0.1, 0.0997, 0.0001, 0.0001, 0.0001), 0.5, True),
     ],
 )
-def test_choose_forces_the_call_token_or_bars_call_openers(
+def test_opening_forces_the_call_token_or_bars_call_openers(
     probabilities: tuple[float, ...], threshold: float, calls: bool
 ) -> None:
-    mask = decision(threshold).choose(logits_for(*probabilities))
-    assert mask.tolist() == (FORCE if calls else TEXT).tolist()
+    mask = decision(threshold).opening(logits_for(*probabilities))
+    assert mask is not None and mask.tolist() == (FORCE if calls else TEXT).tolist()
+
+
+def test_after_a_call_the_turn_stays_open_only_when_the_model_leans_on() -> None:
+    allowed = np.array([0, 0, 0, 0, 0, 1, 0, 1, 0], dtype=bool)  # "\n" or the end, as after a call
+    leaning_on = logits_for(0.001, 0.001, 0.001, 0.001, 0.001, 0.04, 0.001, 0.953, 0.001)  # P(not end) 0.047
+    ending = logits_for(0.0001, 0.0001, 0.0001, 0.0001, 0.0001, 0.005, 0.0001, 0.9943, 0.0001)
+    kept = decision(more=0.02).after_call(leaning_on, allowed)
+    assert kept is not None and kept.tolist() == [0, 0, 0, 0, 0, 1, 0, 0, 0]
+    assert decision(more=0.02).after_call(ending, allowed) is None
+    assert decision(more=None).after_call(leaning_on, allowed) is None
+    no_end = np.array([0, 0, 0, 0, 0, 1, 0, 0, 0], dtype=bool)  # the grammar does not allow ending here
+    assert decision(more=0.02).after_call(leaning_on, no_end) is None
 
 
 def test_steer_decides_only_while_the_answer_is_blank() -> None:
     lazy = LazyGrammar(0, None, [], lambda t: PIECES[t], None, len(PIECES), decision(0.3))
-    call_heavy = logits_for(0.3, 0.1, 0.1, 0.2, 0.2, 0.05, 0.05)
-    assert lazy.steer(call_heavy) is FORCE
+    call_heavy = logits_for(0.3, 0.2, 0.1, 0.2, 0.1, 0.05, 0.03, 0.01, 0.01)
+    assert lazy.steer(call_heavy, None) is FORCE
     lazy.accept(5)  # a newline: still blank
-    assert lazy.steer(call_heavy) is FORCE
+    assert lazy.steer(call_heavy, None) is FORCE
     lazy.accept(3)  # "To": the answer is text now, plain sampling goes on
-    assert lazy.steer(call_heavy) is None
+    assert lazy.steer(call_heavy, None) is None
 
 
 def test_no_decision_without_a_rule() -> None:
     lazy = LazyGrammar(0, None, [], lambda t: PIECES[t], None, len(PIECES))
-    assert lazy.steer(logits_for(0.9, 0.02, 0.02, 0.02, 0.02, 0.01, 0.01)) is None
+    assert lazy.steer(logits_for(0.9, 0.02, 0.02, 0.02, 0.02, 0.01, 0.005, 0.004, 0.001), None) is None
 
 
 @pytest.mark.parametrize(
@@ -67,15 +77,14 @@ def test_no_decision_without_a_rule() -> None:
     [
         ("default", DEFAULT),
         ("off", None),
-        ("0.25", Thresholds(first=0.25, after_results=0.25)),
-        ("0.3, 0.5", Thresholds(first=0.3, after_results=0.5)),
+        ("0.3, 0.5, 0.01", Thresholds(first=0.3, after_results=0.5, more=0.01)),
     ],
 )
 def test_flag_values(text: str, expected: Thresholds | None) -> None:
     assert parse(text) == expected
 
 
-@pytest.mark.parametrize("text", ["1.5", "a,b", "0.1,0.2,0.3", "", "-0.1"])
+@pytest.mark.parametrize("text", ["1.5", "a,b,c", "0.1,0.2", "", "0.1,-0.1,0.2", "0.1,0.2,2"])
 def test_bad_flag_values(text: str) -> None:
     with pytest.raises(ValueError):
         parse(text)

@@ -119,7 +119,7 @@ class ForceTokens:
     def done(self) -> bool:
         return self.pos == len(self.tokens)
 
-    def steer(self, logits: object) -> None:
+    def steer(self, logits: object, allowed: object) -> None:
         return None
 
     def rewrite(self) -> list[int] | None:
@@ -204,7 +204,7 @@ class NothingAllowed:
     def done(self) -> bool:
         return False
 
-    def steer(self, logits: object) -> None:
+    def steer(self, logits: object, allowed: object) -> None:
         return None
 
     def rewrite(self) -> list[int] | None:
@@ -337,7 +337,7 @@ class RewriteAfter:
     def done(self) -> bool:
         return False
 
-    def steer(self, logits: object) -> None:
+    def steer(self, logits: object, allowed: object) -> None:
         return None
 
     def rewrite(self) -> list[int] | None:

@@ -119,12 +119,14 @@ class Runtime:
         open_token = _special_token(self.model, syntax.trigger) if syntax.trigger else None
         if req.mode == "none":  # the call marker may never be sampled; nothing else is constrained
             return self.grammars.ban([open_token] if open_token is not None else [])
-        thresholds = self.call_thresholds
-        threshold = None
-        if thresholds is not None and req.mode == "auto":
-            threshold = thresholds.after_results if after_results else thresholds.first
+        rules = self.call_thresholds if req.mode == "auto" else None
         plan = plan_grammars(
-            self.tool_format, req, self._marker, open_is_token=open_token is not None, threshold=threshold
+            self.tool_format,
+            req,
+            self._marker,
+            open_is_token=open_token is not None,
+            threshold=(rules.after_results if after_results else rules.first) if rules else None,
+            more=rules.more if rules else None,
         )
         return self.grammars.factory(plan, open_token)
 

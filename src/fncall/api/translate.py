@@ -136,14 +136,8 @@ def _generation(
     *,
     ban: ToolRequest | None = None,
 ) -> GenerationRequest:
-    try:
-        rendered, template_tools = prompt_inputs(messages, tools, rt.tool_format, rt.native_tools)
-        prompt = rt.prompt_tokens(rendered, template_tools)
-    except TemplateRenderError:  # e.g. a template that allows a system message only first
-        rendered, template_tools = prompt_inputs(
-            messages, tools, rt.tool_format, rt.native_tools, result_hint=False
-        )
-        prompt = rt.prompt_tokens(rendered, template_tools)
+    rendered, template_tools = prompt_inputs(messages, tools, rt.tool_format, rt.native_tools)
+    prompt = rt.prompt_tokens(rendered, template_tools)
     constrained = tools or ban
     after_results = messages[-1]["role"] == "tool"
     constraint = rt.tool_constraint(constrained, after_results=after_results) if constrained else None

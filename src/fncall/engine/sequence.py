@@ -34,9 +34,11 @@ class Constraint(Protocol):
         """Asked right after `accept`: tokens that replace the whole output so far (already accepted by
         the constraint), or None. Given once; the engine recomputes the cache from the prompt's end."""
 
-    def steer(self, logits: npt.NDArray[np.float32]) -> npt.NDArray[np.bool_] | None:
-        """Given this step's raw logits before sampling: a mask to use instead of `allowed()`'s (a
-        decision made on the model's own probabilities, e.g. call or text), or None to keep it."""
+    def steer(
+        self, logits: npt.NDArray[np.float32], allowed: npt.NDArray[np.bool_] | None
+    ) -> npt.NDArray[np.bool_] | None:
+        """Given this step's raw logits and `allowed()`'s mask: a mask to use instead (a decision made on
+        the model's own probabilities, e.g. call or text), or None to keep `allowed`."""
 
 
 @dataclass(slots=True, frozen=True)

@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from fncall.engine.llama import LlamaModel
 from fncall.engine.sequence import Constraint
-from fncall.tools.decision import CALL_OPENERS, CallDecision
+from fncall.tools.decision import CALL_OPENERS, NEITHER, CallDecision
 from fncall.tools.grammar import GrammarPlan
 
 # Bounds so that a hostile schema costs a 400, not a stalled engine.
@@ -56,7 +56,9 @@ class GrammarConstraint:
     def rewrite(self) -> list[int] | None:
         return None
 
-    def steer(self, logits: npt.NDArray[np.float32]) -> npt.NDArray[np.bool_] | None:
+    def steer(
+        self, logits: npt.NDArray[np.float32], allowed: npt.NDArray[np.bool_] | None
+    ) -> npt.NDArray[np.bool_] | None:
         return None
 
 
@@ -78,8 +80,9 @@ class LazyGrammar:
     real call uses the format's own syntax. A trigger with rewrite tokens replaces the output so far with
     them (a fenced call becomes the format's call opening; see grammar.PrefixTrigger).
 
-    With a `decision`, the opening token (while the output is still blank) is chosen by class: the
-    format's call token, or text without call-shaped openers (tools/decision.py).
+    With a `decision` (tools/decision.py), the opening token (while the output is still blank) is chosen
+    by class, the format's call token or text without call-shaped openers; and right after a complete
+    call the turn may be kept open for the next call.
     """
 
     open_token: int | None
@@ -91,6 +94,7 @@ class LazyGrammar:
     decision: CallDecision | None = None
     active: GrammarConstraint | None = None
     opening: bool = True  # nothing but whitespace written yet
+    after_body: bool = False  # the last token closed a call's object (the turn may end here)
     tokens: list[int] = field(default_factory=list)
     text: bytes = b""
     replacement: list[int] | None = None
@@ -103,6 +107,7 @@ class LazyGrammar:
     def accept(self, token: int) -> None:
         if self.active:
             self.active.accept(token)
+            self.after_body = self.piece(token).rstrip().endswith(b"}")
             return
         self.tokens.append(token)
         self.opening = self.opening and not self.piece(token).strip()
@@ -132,10 +137,16 @@ class LazyGrammar:
         out, self.replacement = self.replacement, None
         return out
 
-    def steer(self, logits: npt.NDArray[np.float32]) -> npt.NDArray[np.bool_] | None:
-        if self.decision is None or self.active is not None or not self.opening:
+    def steer(
+        self, logits: npt.NDArray[np.float32], allowed: npt.NDArray[np.bool_] | None
+    ) -> npt.NDArray[np.bool_] | None:
+        if self.decision is None:
             return None
-        return self.decision.choose(logits)
+        if self.active is None:
+            return self.decision.opening(logits) if self.opening else None
+        if self.after_body and allowed is not None:
+            return self.decision.after_call(logits, allowed)
+        return None
 
 
 @dataclass(slots=True)
@@ -156,7 +167,9 @@ class BannedTokens:
     def rewrite(self) -> list[int] | None:
         return None
 
-    def steer(self, logits: npt.NDArray[np.float32]) -> npt.NDArray[np.bool_] | None:
+    def steer(
+        self, logits: npt.NDArray[np.float32], allowed: npt.NDArray[np.bool_] | None
+    ) -> npt.NDArray[np.bool_] | None:
         return None
 
 
@@ -178,6 +191,7 @@ class GrammarCompiler:
         self._first_mask("{")
         self._first_mask("{<")
         self._starts_mask(CALL_OPENERS)
+        self._starts_mask(NEITHER)
 
     def factory(self, plan: GrammarPlan, open_token: int | None) -> Callable[[], Constraint]:
         """Compiles (or reuses) the plan's grammars; each call of the result serves one sequence.
@@ -194,15 +208,22 @@ class GrammarCompiler:
             for t in plan.prefixes
         ]
         piece, first = self._model.piece, self._first_mask(plan.first_banned) if plan.first_banned else None
-        decision = None
-        if plan.threshold is not None and open_token is not None and on_open is not None:
-            call = self._starts_mask(CALL_OPENERS).copy()
-            call[open_token] = True
-            force = np.zeros(n_vocab, dtype=bool)
-            force[open_token] = True
-            text = ~call if first is None else first & ~call
-            decision = CallDecision(plan.threshold, call, force, text)
+        decision = self._decision(plan, open_token) if on_open is not None else None
         return lambda: LazyGrammar(open_token, on_open, list(prefixes), piece, first, n_vocab, decision)
+
+    def _decision(self, plan: GrammarPlan, open_token: int | None) -> CallDecision | None:
+        if open_token is None or (plan.threshold is None and plan.more is None):
+            return None
+        n_vocab = self._model.n_vocab
+        call = self._starts_mask(CALL_OPENERS).copy()
+        call[open_token] = True
+        force = np.zeros(n_vocab, dtype=bool)
+        force[open_token] = True
+        first = self._first_mask(plan.first_banned) if plan.first_banned else np.ones(n_vocab, dtype=bool)
+        end = np.zeros(n_vocab, dtype=bool)
+        end[self._model.eog_ids] = True
+        text_class = ~call & ~self._starts_mask(NEITHER)
+        return CallDecision(plan.threshold, plan.more, call, text_class, force, first & ~call, end)
 
     def ban(self, tokens: Collection[int]) -> Callable[[], Constraint]:
         mask = np.ones(self._model.n_vocab, dtype=bool)

@@ -21,64 +21,89 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-# Tokens that open a call in some spelling this model family actually writes (after whitespace):
-# a fence (```json {"name": …}), a bare JSON object ({"name": …} after tool results, Llama-style),
-# Qwen's `{{"name": …}}` (the braces of its template's own instructions), a JSON list of calls.
-CALL_OPENERS = ("```", "{", "[")
+# Tokens whose class is neither call nor text at an answer's opening (after whitespace): `{`, `{{`, `[` and
+# `<` open a call in some spellings, and also start echoes of the prompt's markup and of tool results
+# (`<tools>`, `{"name": …, "response": …}`) and are common in answers to requests no tool serves; they
+# are barred there and left out of both sides of the comparison.
+NEITHER = ("{", "[", "<")
+# Call-shaped openers counted for a call (besides the format's own call token): the Markdown fence.
+CALL_OPENERS = ("```",)
 
 
 @dataclass(slots=True, frozen=True, kw_only=True)
 class Thresholds:
-    """Call when P(call-shaped openers) >= the threshold for that point of the conversation."""
+    """Where the call/text decision is made, and the probabilities it needs (see DEFAULT for values)."""
 
-    first: float  # the answer to a user message
-    after_results: float  # the answer right after tool results: a further call, or the answer
+    first: float  # opening of an answer to a user message: the call class's share of call + text
+    after_results: float  # the same, right after tool results
+    more: float  # after a complete call: P(not ending the turn) from which the turn may not end yet
 
     def __post_init__(self) -> None:
-        for name in ("first", "after_results"):
+        for name in ("first", "after_results", "more"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"call threshold {name} must be between 0 and 1, got {value}")
 
 
-# Calibrated on the development split (bench/decision_probe.py; BFCL cases 20-39 of each category and
-# the dev half of bench/scenarios.py); see README for the measured effect on the test split.
-DEFAULT = Thresholds(first=0.3, after_results=0.3)
+# Calibrated on the development split with bench/decision_probe.py (BFCL v4 cases 20-39 of each
+# single-turn category, the dev half of bench/scenarios.py); measured end to end on the test split
+# (README, "Call decisions").
+DEFAULT = Thresholds(first=0.3, after_results=0.1, more=0.015)
 
 
 def parse(text: str) -> Thresholds | None:
-    """`--call-threshold`: 'default', 'off', one value for both points, or 'FIRST,AFTER_RESULTS'."""
+    """`--call-threshold`: 'default', 'off', or 'FIRST,AFTER_RESULTS,MORE' (each 0..1)."""
     text = text.strip().lower()
     if text == "default":
         return DEFAULT
     if text == "off":
         return None
     parts = [p.strip() for p in text.split(",")]
-    if len(parts) not in (1, 2):
-        raise ValueError("--call-threshold takes 'off', one value, or two values 'FIRST,AFTER_RESULTS'")
+    if len(parts) != 3:
+        raise ValueError(
+            "--call-threshold takes 'default', 'off', or three values 'FIRST,AFTER_RESULTS,MORE'"
+        )
     try:
-        values = [float(p) for p in parts]
+        first, after, more = (float(p) for p in parts)
     except ValueError as exc:
         raise ValueError(f"--call-threshold: not a number in {text!r}") from exc
-    return Thresholds(first=values[0], after_results=values[-1])
+    return Thresholds(first=first, after_results=after, more=more)
 
 
 @dataclass(slots=True, frozen=True)
 class CallDecision:
-    """One request's decision rule, with its vocabulary masks (built once per model, shared)."""
+    """One request's decision rules, with vocabulary masks built once per model and shared."""
 
-    threshold: float
-    call: npt.NDArray[np.bool_]  # call-shaped openers, the format's call token included
+    threshold: float | None  # opening: call when the call class's share >= this; None = no decision
+    more: float | None  # after a call: keep the turn open when P(not ending) >= this; None = never
+    call: npt.NDArray[np.bool_]  # the call class: the format's call token and fences
+    text_class: npt.NDArray[np.bool_]  # the text class: neither call-shaped nor in NEITHER
     force: npt.NDArray[np.bool_]  # only the format's call token
-    text: npt.NDArray[np.bool_]  # what a text answer may open with (call-shaped and barred tokens out)
+    text: npt.NDArray[np.bool_]  # what a text answer may open with
+    end: npt.NDArray[np.bool_]  # end-of-turn tokens
 
-    def choose(self, logits: npt.NDArray[np.float32]) -> npt.NDArray[np.bool_]:
-        """The mask for this opening token: the call token alone, or the text openers."""
-        return self.force if call_mass(logits, self.call) >= self.threshold else self.text
+    def opening(self, logits: npt.NDArray[np.float32]) -> npt.NDArray[np.bool_] | None:
+        """The mask for an answer's opening token: the call token alone, or the text openers."""
+        if self.threshold is None:
+            return None
+        p = softmax(logits)
+        call, text = float(p[self.call].sum()), float(p[self.text_class].sum())
+        share = call / (call + text) if call + text > 0 else 0.0
+        return self.force if share >= self.threshold else self.text
+
+    def after_call(
+        self, logits: npt.NDArray[np.float32], allowed: npt.NDArray[np.bool_]
+    ) -> npt.NDArray[np.bool_] | None:
+        """Right after a complete call: `allowed` without the end-of-turn tokens when the model's own
+        P(not ending) reaches `more` (the model then writes its next call), else None."""
+        if self.more is None or not allowed[self.end].any():
+            return None
+        if 1.0 - float(softmax(logits)[self.end].sum()) < self.more:
+            return None
+        return allowed & ~self.end
 
 
-def call_mass(logits: npt.NDArray[np.float32], call: npt.NDArray[np.bool_]) -> float:
-    """Softmax probability (temperature 1) of the tokens in `call`."""
-    top = float(logits.max())
-    weights = np.exp(logits.astype(np.float32) - top)
-    return float(weights[call].sum() / weights.sum())
+def softmax(logits: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    weights: npt.NDArray[np.float32] = np.exp(logits.astype(np.float32) - float(logits.max()))
+    weights /= weights.sum()
+    return weights

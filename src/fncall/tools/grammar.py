@@ -51,13 +51,21 @@ class GrammarPlan:
     # models echo a bare JSON pseudo-call, or the prompt's `<tools>` / `<tool_response>` markup, instead
     # of answering; a real call uses the format's own syntax (Llama's calls are bare JSON: nothing banned).
     first_banned: str = "{"
-    # `auto` with a call token: decide call or text at the answer's opening by class mass against this
-    # threshold (tools/decision.py); None = leave the opening to plain sampling.
+    # `auto` with a call token (tools/decision.py): call or text at the answer's opening by class share
+    # against `threshold`, and after a complete call keep the turn open when P(not ending) >= `more`;
+    # None = plain sampling there.
     threshold: float | None = None
+    more: float | None = None
 
 
 def plan_grammars(
-    fmt: ToolFormat, req: ToolRequest, tok: Tok, *, open_is_token: bool, threshold: float | None = None
+    fmt: ToolFormat,
+    req: ToolRequest,
+    tok: Tok,
+    *,
+    open_is_token: bool,
+    threshold: float | None = None,
+    more: float | None = None,
 ) -> GrammarPlan:
     """The grammars for a request in a format; `tok` spells a marker (`<[id]>` for a special token)."""
     syntax = fmt.syntax
@@ -88,8 +96,9 @@ def plan_grammars(
         on_open_token=_grammar("calls", rules) if open_is_token else None,
         prefixes=tuple(prefixes),
         first_banned=_first_banned(syntax, open_is_token=open_is_token),
-        # Reasoning models open with <think>: the call/text decision belongs after it, not here.
+        # Reasoning models open with <think>: the decisions were calibrated without one (not measured).
         threshold=threshold if open_is_token and syntax.think is None else None,
+        more=more if open_is_token and syntax.think is None and req.parallel else None,
     )
 
 

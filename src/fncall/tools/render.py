@@ -17,17 +17,11 @@ def prompt_inputs(
     req: ToolRequest | None,
     fmt: ToolFormat,
     native: bool,
-    *,
-    result_hint: bool = True,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
-    """(messages, tools) to hand to the chat template. `result_hint=False` for templates that refuse a
-    system message after the first (the caller retries without it when rendering fails)."""
+    """(messages, tools) to hand to the chat template."""
     tools = [t.as_template_tool() for t in req.tools] if req else None
     if req and req.mode == "auto":
         messages = _with_system(list(messages), AUTO_HINT)
-        if result_hint and messages[-1]["role"] == "tool":
-            # At the end, not in the first system message: earlier turns stay a reusable KV prefix.
-            messages = [*messages, {"role": "system", "content": RESULT_HINT}]
     if native:
         return fmt.prepare(list(messages)), tools
     out = _spell_results([_spell_calls(m, fmt) for m in messages])
@@ -49,10 +43,12 @@ AUTO_HINT = (
 )
 
 
-# After a tool result Qwen2.5-Coder-1.5B hovers between answering, explaining how it would call the
-# function, and echoing the prompt's tool list (top first tokens within 0.4 logits of each other, so the
-# choice flips with llama.cpp's numerical noise); one sentence makes it answer from the result.
-RESULT_HINT = "Answer the user's request using the function results above."
+# No system text after tool results. A closing sentence ("Answer the user's request using the function
+# results above.", and also "Call further functions if the request still needs them; otherwise answer …")
+# moved Qwen2.5-Coder-1.5B's first-token mass from calls to prose after every result: on the dev half of
+# bench/scenarios.py, the 13 answers that needed a further call got a call-class share below 0.05 with
+# either sentence and at least 0.1 without (bench/decision_probe.py --result-hint). The call/text choice
+# after results is tools/decision.py's, and a repeat of an answered call is caught (api/generation.py).
 
 
 def _with_system(messages: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
