@@ -415,12 +415,12 @@ TASKS: tuple[Task, ...] = (
         "fan_email_two",
         "fanout",
         PEOPLE,
-        "Email alice@example.com and bob@example.com with the subject 'Standup moved' and the text "
-        "'Standup is at 10:30 today.'",
+        "Email alice@example.com with the subject 'Standup moved' saying 'Standup is at 10:30 today.', "
+        "and email bob@example.com with the subject 'Lunch' saying 'Lunch is at noon.'",
         {},
         (
             Call("send_email", {"to": "alice@example.com", "subject": "Standup moved"}),
-            Call("send_email", {"to": "bob@example.com", "subject": "Standup moved"}),
+            Call("send_email", {"to": "bob@example.com", "subject": "Lunch"}),
         ),
     ),
     Task(
@@ -692,7 +692,7 @@ TASKS: tuple[Task, ...] = (
         "Explain what a REST API is in one sentence.",
         {},
         forbid=tuple(SCHEMAS),
-        answer=(("HTTP", "http", "web", "resource"),),
+        answer=(("http", "web", "resource", "internet", "communicat"),),
         extra_calls=0,
     ),
     Task(

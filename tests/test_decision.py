@@ -78,6 +78,7 @@ def test_no_decision_without_a_rule() -> None:
         ("default", DEFAULT),
         ("off", None),
         ("0.3, 0.5, 0.01", Thresholds(first=0.3, after_results=0.5, more=0.01)),
+        ("off,0.1,off", Thresholds(first=None, after_results=0.1, more=None)),
     ],
 )
 def test_flag_values(text: str, expected: Thresholds | None) -> None:
@@ -88,3 +89,37 @@ def test_flag_values(text: str, expected: Thresholds | None) -> None:
 def test_bad_flag_values(text: str) -> None:
     with pytest.raises(ValueError):
         parse(text)
+
+
+class FakeCallGrammar:
+    """Stands in for an activated call grammar: only accept() is used by LazyGrammar.steer's logic."""
+
+    def accept(self, token: int) -> None:
+        pass
+
+
+def test_the_turn_is_kept_open_after_the_first_call_only() -> None:
+    lazy = LazyGrammar(0, None, [], lambda t: PIECES[t], None, len(PIECES), decision(None, more=0.02))
+    lazy.active = FakeCallGrammar()  # type: ignore[assignment]
+    may_end = np.array([0, 0, 0, 0, 0, 1, 0, 1, 0], dtype=bool)
+    leaning_on = logits_for(0.001, 0.001, 0.001, 0.001, 0.001, 0.04, 0.001, 0.953, 0.001)
+    lazy.accept(3)  # inside the call: no decision
+    assert lazy.steer(leaning_on, may_end) is None
+    lazy.accept(8)  # '"}' closes the first call: the end is barred
+    kept = lazy.steer(leaning_on, may_end)
+    assert kept is not None and not kept[7]
+    lazy.accept(5)
+    assert lazy.steer(leaning_on, may_end) is None  # not after a call's closing token
+    lazy.accept(8)  # the second call closes: the model decides alone
+    assert lazy.steer(leaning_on, may_end) is None
+
+
+def test_a_closing_brace_inside_the_arguments_is_not_the_end_of_a_call() -> None:
+    lazy = LazyGrammar(0, None, [], lambda t: PIECES[t], None, len(PIECES), decision(None, more=0.02))
+    lazy.active = FakeCallGrammar()  # type: ignore[assignment]
+    leaning_on = logits_for(0.001, 0.001, 0.001, 0.001, 0.001, 0.04, 0.001, 0.953, 0.001)
+    lazy.accept(8)  # a nested object closes; the grammar does not allow the end here
+    assert lazy.steer(leaning_on, np.array([0, 0, 1, 0, 0, 1, 0, 0, 0], dtype=bool)) is None
+    lazy.accept(8)  # the call itself closes: the first one, so the turn stays open
+    kept = lazy.steer(leaning_on, np.array([0, 0, 0, 0, 0, 1, 0, 1, 0], dtype=bool))
+    assert kept is not None and not kept[7]

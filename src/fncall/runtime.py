@@ -111,22 +111,42 @@ class Runtime:
         add_bos = self.model.add_bos and not (bos and text.startswith(bos))  # no double BOS
         return self.model.tokenize(text, add_special=add_bos, parse_special=True)
 
-    def tool_constraint(self, req: ToolRequest, *, after_results: bool = False) -> Callable[[], Constraint]:
+    def decides(self, req: ToolRequest) -> bool:
+        """Whether auto mode's call/text decision after tool results (tools/decision.py) runs for it."""
+        syntax = self.tool_format.syntax
+        return (
+            req.mode == "auto"
+            and self.call_thresholds is not None
+            and self.call_thresholds.after_results is not None
+            and syntax.think is None
+            and bool(syntax.trigger)
+            and _special_token(self.model, syntax.trigger) is not None
+        )
+
+    def tool_constraint(
+        self, req: ToolRequest, *, after_results: bool = False, decide: bool = True
+    ) -> Callable[[], Constraint]:
         """Per-sequence constraint factory for a tool request; compiles on first use (blocking).
 
-        `after_results`: the conversation ends with tool results (the call/text threshold differs)."""
+        `after_results`: the conversation ends with tool results (the decision there differs: a text
+        choice ends the attempt, see translate.Plan.answer); `decide=False`: no decision at the opening.
+        """
         syntax = self.tool_format.syntax
         open_token = _special_token(self.model, syntax.trigger) if syntax.trigger else None
         if req.mode == "none":  # the call marker may never be sampled; nothing else is constrained
             return self.grammars.ban([open_token] if open_token is not None else [])
         rules = self.call_thresholds if req.mode == "auto" else None
+        opening = None
+        if rules is not None and decide:
+            opening = rules.after_results if after_results else rules.first
         plan = plan_grammars(
             self.tool_format,
             req,
             self._marker,
             open_is_token=open_token is not None,
-            threshold=(rules.after_results if after_results else rules.first) if rules else None,
+            threshold=opening,
             more=rules.more if rules else None,
+            defer_text=after_results,
         )
         return self.grammars.factory(plan, open_token)
 

@@ -36,6 +36,10 @@ class Plan:
     # What to run instead if the model only repeats an answered call: the conversation without the
     # tool definitions, where small models answer from the results they were given.
     retry: Plan | None = None
+    # After tool results with the call/text decision on (tools/decision.py): the decision is made on the
+    # conversation as it is and a text choice ends that attempt at once, unseen; this plan then writes
+    # the answer, with the closing sentence that keeps answers to the results (tools/render.py).
+    answer: Plan | None = None
 
 
 def check_supported(req: ChatCompletionRequest) -> None:
@@ -112,11 +116,15 @@ def generation_plan(rt: Runtime, req: ChatCompletionRequest) -> Plan:
     try:
         tools = parse_tool_request(req.tools, req.tool_choice, req.parallel_tool_calls)
         messages = to_template_messages([m.model_dump(exclude_none=True) for m in req.messages])
-        generation = _generation(rt, messages, tools, params)
-        retry = None
-        if tools and tools.mode == "auto" and messages[-1]["role"] == "tool":
+        after_results = bool(tools and tools.mode == "auto" and messages[-1]["role"] == "tool")
+        decides = after_results and tools is not None and rt.decides(tools)
+        generation = _generation(rt, messages, tools, params, hint=after_results and not decides)
+        retry = answer = None
+        if after_results and tools is not None:
             no_calls = replace(tools, mode="none")
             retry = Plan(_generation(rt, messages, None, params, ban=no_calls), None)
+            if decides:
+                answer = _answer_plan(rt, messages, tools, params, retry)
     except InvalidParam as exc:
         raise APIError(exc.message, param=exc.param, code="invalid_value") from exc
     except TemplateRenderError as exc:
@@ -125,6 +133,16 @@ def generation_plan(rt: Runtime, req: ChatCompletionRequest) -> Plan:
         raise APIError(
             f"The tools' parameter schemas could not be compiled into a grammar: {exc}", param="tools"
         ) from exc
+    return Plan(generation, tools, answered_calls(messages), retry, answer)
+
+
+def _answer_plan(
+    rt: Runtime, messages: list[dict[str, Any]], tools: ToolRequest, params: SamplingParams, retry: Plan
+) -> Plan | None:
+    try:
+        generation = _generation(rt, messages, tools, params, hint=True, decide=False)
+    except TemplateRenderError:  # a template that allows a system message only first: no closing hint
+        generation = _generation(rt, messages, tools, params, decide=False)
     return Plan(generation, tools, answered_calls(messages), retry)
 
 
@@ -135,12 +153,25 @@ def _generation(
     params: SamplingParams,
     *,
     ban: ToolRequest | None = None,
+    hint: bool = False,
+    decide: bool = True,
 ) -> GenerationRequest:
-    rendered, template_tools = prompt_inputs(messages, tools, rt.tool_format, rt.native_tools)
-    prompt = rt.prompt_tokens(rendered, template_tools)
+    try:
+        rendered, template_tools = prompt_inputs(
+            messages, tools, rt.tool_format, rt.native_tools, result_hint=hint
+        )
+        prompt = rt.prompt_tokens(rendered, template_tools)
+    except TemplateRenderError:
+        if not hint:
+            raise
+        # a template that allows a system message only first: the conversation without the hint
+        rendered, template_tools = prompt_inputs(messages, tools, rt.tool_format, rt.native_tools)
+        prompt = rt.prompt_tokens(rendered, template_tools)
     constrained = tools or ban
     after_results = messages[-1]["role"] == "tool"
-    constraint = rt.tool_constraint(constrained, after_results=after_results) if constrained else None
+    constraint = None
+    if constrained:
+        constraint = rt.tool_constraint(constrained, after_results=after_results, decide=decide)
     return GenerationRequest(prompt=tuple(prompt), params=params, constraint_factory=constraint)
 
 

@@ -95,6 +95,7 @@ class LazyGrammar:
     active: GrammarConstraint | None = None
     opening: bool = True  # nothing but whitespace written yet
     after_body: bool = False  # the last token closed a call's object (the turn may end here)
+    calls_closed: int = 0  # calls after which the turn could have ended
     tokens: list[int] = field(default_factory=list)
     text: bytes = b""
     replacement: list[int] | None = None
@@ -144,8 +145,12 @@ class LazyGrammar:
             return None
         if self.active is None:
             return self.decision.opening(logits) if self.opening else None
-        if self.after_body and allowed is not None:
-            return self.decision.after_call(logits, allowed)
+        # Only after the first call: when the turn was kept open after every call whose P(not ending)
+        # reached the threshold, some dev tasks ran on to 16 calls of the same tool (bench/agent_tasks.py).
+        if self.after_body and allowed is not None and allowed[self.decision.end].any():
+            self.calls_closed += 1  # a call just ended: the turn may end here
+            if self.calls_closed == 1:
+                return self.decision.after_call(logits, allowed)
         return None
 
 
@@ -223,7 +228,8 @@ class GrammarCompiler:
         end = np.zeros(n_vocab, dtype=bool)
         end[self._model.eog_ids] = True
         text_class = ~call & ~self._starts_mask(NEITHER)
-        return CallDecision(plan.threshold, plan.more, call, text_class, force, first & ~call, end)
+        text = end if plan.defer_text else first & ~call
+        return CallDecision(plan.threshold, plan.more, call, text_class, force, text, end)
 
     def ban(self, tokens: Collection[int]) -> Callable[[], Constraint]:
         mask = np.ones(self._model.n_vocab, dtype=bool)

@@ -32,16 +32,17 @@ CALL_OPENERS = ("```",)
 
 @dataclass(slots=True, frozen=True, kw_only=True)
 class Thresholds:
-    """Where the call/text decision is made, and the probabilities it needs (see DEFAULT for values)."""
+    """Where the call/text decisions are made, and the probabilities they need; None = no decision there
+    (see DEFAULT for the values and why)."""
 
-    first: float  # opening of an answer to a user message: the call class's share of call + text
-    after_results: float  # the same, right after tool results
-    more: float  # after a complete call: P(not ending the turn) from which the turn may not end yet
+    first: float | None  # opening of an answer to a user message: the call class's share of call + text
+    after_results: float | None  # the same, right after tool results
+    more: float | None  # after the first call: P(not ending the turn) from which the turn stays open
 
     def __post_init__(self) -> None:
         for name in ("first", "after_results", "more"):
             value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
+            if value is not None and not 0.0 <= value <= 1.0:
                 raise ValueError(f"call threshold {name} must be between 0 and 1, got {value}")
 
 
@@ -52,7 +53,7 @@ DEFAULT = Thresholds(first=0.3, after_results=0.1, more=0.015)
 
 
 def parse(text: str) -> Thresholds | None:
-    """`--call-threshold`: 'default', 'off', or 'FIRST,AFTER_RESULTS,MORE' (each 0..1)."""
+    """`--call-threshold`: 'default', 'off', or 'FIRST,AFTER_RESULTS,MORE', each 0..1 or 'off'."""
     text = text.strip().lower()
     if text == "default":
         return DEFAULT
@@ -64,7 +65,7 @@ def parse(text: str) -> Thresholds | None:
             "--call-threshold takes 'default', 'off', or three values 'FIRST,AFTER_RESULTS,MORE'"
         )
     try:
-        first, after, more = (float(p) for p in parts)
+        first, after, more = (None if p == "off" else float(p) for p in parts)
     except ValueError as exc:
         raise ValueError(f"--call-threshold: not a number in {text!r}") from exc
     return Thresholds(first=first, after_results=after, more=more)

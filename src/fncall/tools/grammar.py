@@ -56,6 +56,7 @@ class GrammarPlan:
     # None = plain sampling there.
     threshold: float | None = None
     more: float | None = None
+    defer_text: bool = False  # a text choice at the opening ends the output (another plan answers)
 
 
 def plan_grammars(
@@ -66,6 +67,7 @@ def plan_grammars(
     open_is_token: bool,
     threshold: float | None = None,
     more: float | None = None,
+    defer_text: bool = False,
 ) -> GrammarPlan:
     """The grammars for a request in a format; `tok` spells a marker (`<[id]>` for a special token)."""
     syntax = fmt.syntax
@@ -99,6 +101,7 @@ def plan_grammars(
         # Reasoning models open with <think>: the decisions were calibrated without one (not measured).
         threshold=threshold if open_is_token and syntax.think is None else None,
         more=more if open_is_token and syntax.think is None and req.parallel else None,
+        defer_text=defer_text,
     )
 
 

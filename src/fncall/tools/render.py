@@ -17,11 +17,17 @@ def prompt_inputs(
     req: ToolRequest | None,
     fmt: ToolFormat,
     native: bool,
+    *,
+    result_hint: bool = False,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
-    """(messages, tools) to hand to the chat template."""
+    """(messages, tools) to hand to the chat template; `result_hint` closes a conversation that ends
+    with tool results with RESULT_HINT (a template that refuses a late system message raises)."""
     tools = [t.as_template_tool() for t in req.tools] if req else None
     if req and req.mode == "auto":
         messages = _with_system(list(messages), AUTO_HINT)
+        if result_hint and messages[-1]["role"] == "tool":
+            # At the end, not in the first system message: earlier turns stay a reusable KV prefix.
+            messages = [*messages, {"role": "system", "content": RESULT_HINT}]
     if native:
         return fmt.prepare(list(messages)), tools
     out = _spell_results([_spell_calls(m, fmt) for m in messages])
@@ -43,12 +49,15 @@ AUTO_HINT = (
 )
 
 
-# No system text after tool results. A closing sentence ("Answer the user's request using the function
-# results above.", and also "Call further functions if the request still needs them; otherwise answer …")
-# moved Qwen2.5-Coder-1.5B's first-token mass from calls to prose after every result: on the dev half of
-# bench/scenarios.py, the 13 answers that needed a further call got a call-class share below 0.05 with
-# either sentence and at least 0.1 without (bench/decision_probe.py --result-hint). The call/text choice
-# after results is tools/decision.py's, and a repeat of an answered call is caught (api/generation.py).
+# After tool results, for the answer only: once the model's own first-token probabilities (without this
+# sentence) chose text over a further call (tools/decision.py), the answer is written with it. Without it
+# Qwen2.5-Coder-1.5B hovers between answering, explaining how it would call a function, and echoing the
+# prompt's tool list (on bench/scenarios.py, 10 of 36 final answers lacked the results they had been
+# given). With it in the prompt of the decision as well, every further call the dev tasks needed lost:
+# the call-class share of the first token fell below 0.05 on all 13, from 0.1 and more without
+# (bench/decision_probe.py --result-hint; also with "Call further functions if the request still needs
+# them; otherwise answer …"). So the decision is made without it, and only a text answer gets it.
+RESULT_HINT = "Answer the user's request using the function results above."
 
 
 def _with_system(messages: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
