@@ -234,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--classes", default="open,fence")
     parser.add_argument("--points", default="first,more,after", help="decision points to probe")
     parser.add_argument("--result-hint", help="a system message to add after tool results")
+    parser.add_argument("--auto-hint-file", type=Path, help="replace render.AUTO_HINT with this file's text")
     parser.add_argument("--from-json", type=Path, help="sweep saved points instead of probing")
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/decision_probe.json")
     args = parser.parse_args(argv)
@@ -248,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
         ctx = LlamaContext(model, n_ctx_seq=8192, n_seq=1, n_threads=2, n_batch=512)
         probe = Probe(model, ctx, template)
         probe.result_hint = args.result_hint
+        if args.auto_hint_file:
+            render.AUTO_HINT = args.auto_hint_file.read_text().strip()
         points = []
         if args.tasks != "none":
             points += task_points(probe, args.tasks)

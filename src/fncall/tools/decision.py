@@ -49,7 +49,7 @@ class Thresholds:
 # Calibrated on the development split with bench/decision_probe.py (BFCL v4 cases 20-39 of each
 # single-turn category, the dev half of bench/scenarios.py); measured end to end on the test split
 # (README, "Call decisions").
-DEFAULT = Thresholds(first=0.3, after_results=0.1, more=0.015)
+DEFAULT = Thresholds(first=None, after_results=0.1, more=0.015)
 
 
 def parse(text: str) -> Thresholds | None:
