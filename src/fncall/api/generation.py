@@ -17,9 +17,10 @@ from typing import Any
 from fncall.api.choices import ChoiceBuilder, Delta
 from fncall.api.errors import APIError, request_timeout
 from fncall.api.translate import Plan
+from fncall.engine.client import Submitted
 from fncall.engine.engine import PromptTooLong
 from fncall.engine.scheduler import QueueFull
-from fncall.engine.sequence import Event, Finished, Sequence, TextDelta
+from fncall.engine.sequence import Event, Finished, TextDelta
 from fncall.runtime import Runtime
 
 
@@ -95,7 +96,7 @@ class Generation:
         self._plan = plan
         self._timeout = timeout
         self._on_end = on_end
-        self._seq: Sequence | None = None
+        self._seq: Submitted | None = None
         self._bridge: EventBridge | None = None
         self._discarded_tokens = 0
         self._aborted: APIError | None = None
@@ -149,7 +150,7 @@ class Generation:
                     self._timestamp(event)
                     if builder.repeated and plan.retry is not None:
                         self._seq.cancel()
-                        self._discarded_tokens += len(self._seq.output)
+                        self._discarded_tokens += self._seq.n_output
                         plan = plan.retry
                         self._submit(plan)
                         break

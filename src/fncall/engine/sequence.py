@@ -107,6 +107,10 @@ class Sequence:
         """Tokens this sequence holds or will hold in the KV cache after the next decode."""
         return len(self.prompt) + len(self.output)
 
+    @property
+    def n_output(self) -> int:
+        return len(self.output)
+
     def restart_output(self, tokens: list[int]) -> None:
         """The output is now `tokens` (not yet in the KV cache), with text and stop matching begun anew."""
         self.output = list(tokens)
