@@ -15,8 +15,8 @@ from typing import Any
 import openai
 
 from fncall.launch import free_port
-from tests.ray_cluster import RAY_ENV, TINY, RayServer, alive, descendants, start_ray_server, stop
-from tests.test_serve_ray import _client, _preamble
+from fncall.serve_ray.launch import RAY_ENV, RayServer, alive, descendants, start_ray_server, stop
+from tests.test_serve_ray import TINY, _client, _preamble
 
 TOPICS = ("billing", "travel", "weather")
 
@@ -108,7 +108,7 @@ def test_autoscaling_up_under_load_and_back_down(tmp_path: Path) -> None:
             reply = _client(server.base_url).chat.completions.create(
                 model="tiny",
                 messages=[{"role": "user", "content": f"Tell a long story number {i}."}],
-                max_tokens=300,
+                max_tokens=600,
                 logit_bias={"0": -100, "1": -100, "2": -100},  # no end of generation: the load lasts
             )
             finishes.append(reply.choices[0].finish_reason)

@@ -117,6 +117,11 @@ def test_settings_refuse_bad_arguments(args: dict[str, str], message: str) -> No
         RaySettings.from_args(args)
 
 
+def test_settings_from_a_config_file_take_numbers_too() -> None:
+    s = RaySettings.from_args({"replicas": 2, "parallel": 3, "stats_period": 0.5, "api_keys": "k1, k2"})
+    assert (s.max_replicas, s.slots, s.stats_period, s.server.api_keys) == (2, 3, 0.5, ("k1", "k2"))
+
+
 def test_parse_replicas() -> None:
     assert parse_replicas("4") == (4, 4)
     assert parse_replicas("0:8") == (0, 8)

@@ -119,7 +119,7 @@ def _deployment(cls: type) -> Deployment:
     return cast(Deployment, serve.deployment(cls))
 
 
-def app(args: Mapping[str, str]) -> serve.Application:
+def app(args: Mapping[str, object]) -> serve.Application:
     """Application builder: `serve run fncall.serve_ray:app model=tiny replicas=2` (see README)."""
     return build(RaySettings.from_args(args))
 

@@ -84,25 +84,27 @@ class RaySettings:
             raise ValueError("upscale_delay, downscale_delay and imbalance must be at least 0")
 
     @classmethod
-    def from_args(cls, args: Mapping[str, str], base: ServerConfig | None = None) -> RaySettings:
-        """Builder arguments (all strings, as `serve run` passes them) over `base` (default: defaults and
-        FNCALL_API_KEYS). `replicas` is `N` or `MIN:MAX`. Raises ValueError naming a bad argument."""
+    def from_args(cls, args: Mapping[str, object], base: ServerConfig | None = None) -> RaySettings:
+        """Builder arguments (strings from `serve run`, also numbers from a config file's `args`) over
+        `base` (default: defaults and FNCALL_API_KEYS). `replicas` is `N` or `MIN:MAX`. Raises ValueError
+        naming a bad argument."""
+        given = {k: str(v) for k, v in args.items()}
         known = {"replicas", "api_keys", *_SERVER_ARGS, *_RAY_ARGS}
-        unknown = sorted(set(args) - known)
+        unknown = sorted(set(given) - known)
         if unknown:
             raise ValueError(f"unknown argument(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         if base is None:
             keys = tuple(k.strip() for k in os.environ.get("FNCALL_API_KEYS", "").split(",") if k.strip())
             base = ServerConfig(threads=DEFAULT_THREADS, api_keys=keys)
         server_args: dict[str, Any] = {
-            k: _convert(k, v, _SERVER_ARGS[k]) for k, v in args.items() if k in _SERVER_ARGS
+            k: _convert(k, v, _SERVER_ARGS[k]) for k, v in given.items() if k in _SERVER_ARGS
         }
-        if "api_keys" in args:
-            server_args["api_keys"] = tuple(k.strip() for k in args["api_keys"].split(",") if k.strip())
+        if "api_keys" in given:
+            server_args["api_keys"] = tuple(k.strip() for k in given["api_keys"].split(",") if k.strip())
         ray_args: dict[str, Any] = {
-            k: _convert(k, v, _RAY_ARGS[k]) for k, v in args.items() if k in _RAY_ARGS
+            k: _convert(k, v, _RAY_ARGS[k]) for k, v in given.items() if k in _RAY_ARGS
         }
-        low, high = parse_replicas(args.get("replicas", "1"))
+        low, high = parse_replicas(given.get("replicas", "1"))
         return cls(
             server=dataclasses.replace(base, **server_args), min_replicas=low, max_replicas=high, **ray_args
         )

@@ -1,5 +1,5 @@
-"""Helpers for the Ray tests: `fncall serve --ray local` as a child process, its replicas' series from
-/metrics, and a check that stopping it leaves no Ray process behind."""
+"""`fncall serve --ray local` as a child process on a free loopback port, for tests and benchmarks: its
+replicas' series from /metrics, and a stop that reports any Ray process outliving it. Ray-free."""
 
 from __future__ import annotations
 
@@ -19,8 +19,6 @@ from fncall.launch import free_port
 
 # Loopback only, no usage-stats prompt, and nothing inherited that points at another cluster.
 RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0", "PYTHONUNBUFFERED": "1"}
-# The tiny model, one llama.cpp thread per replica: two replicas fill a 2-core CI machine.
-TINY = ("--model", "tiny", "--threads", "1", "--ctx", "1024")
 
 
 @dataclass
