@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -24,8 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 from openai import OpenAI
 
+from fncall.launch import free_port
 from fncall.serve_ray.launch import RayServer, descendants, start_ray_server, stop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -42,6 +45,8 @@ class Config:
 
     @property
     def name(self) -> str:
+        if self.replicas == 0:
+            return "single process (no Ray)"
         return f"{self.replicas} replica{'s' * (self.replicas > 1)}, {self.router}"
 
 
@@ -157,23 +162,46 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
 
 
-def run(config: Config, args: argparse.Namespace) -> dict[str, Any]:
-    cmd = ["--model", "tiny", "--threads", "1", "--ctx", str(args.ctx), "--parallel", str(args.slots)]
-    cmd += ["--replicas", str(config.replicas), "--ray-option", f"router={config.router}"]
+def start(config: Config, args: argparse.Namespace) -> RayServer:
+    """`fncall serve --ray local` for a Ray configuration; plain `fncall serve` for replicas=0 (the
+    single-process server with the same slots and threads, as a baseline)."""
+    common = ["--model", "tiny", "--threads", "1", "--ctx", str(args.ctx), "--parallel", str(args.slots)]
     log = RESULTS / f"ray_cluster_{config.replicas}_{config.router}.log"
+    if config.replicas == 0:
+        port = free_port()
+        cmd = [sys.executable, "-m", "fncall.cli", "serve", "--port", str(port), *common]
+        with open(log, "wb") as out:
+            process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        server = RayServer(f"http://127.0.0.1:{port}", process, log)
+        while process.poll() is None:
+            try:
+                httpx.get(f"{server.root}/health", timeout=2).raise_for_status()
+                return server
+            except httpx.HTTPError:
+                time.sleep(0.25)
+        raise RuntimeError(server.tail())
+    ray = ["--replicas", str(config.replicas), "--ray-option", f"router={config.router}"]
+    return start_ray_server(*common, *ray, log=log, replicas=config.replicas)
+
+
+def run(config: Config, args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
-    server = start_ray_server(*cmd, log=log, replicas=config.replicas)
+    server = start(config, args)
     up = time.perf_counter() - started
     try:
-        memory = memory_mib(server)
+        memory = memory_mib(server) if config.replicas else {}
         cpu_before = outside_cpu_s(server.process.pid)
         results, wall = workload(server, args)
         cpu_after = outside_cpu_s(server.process.pid)
-        memory = {k: max(v, memory_mib(server)[k]) for k, v in memory.items()}
+        if config.replicas:
+            memory = {k: max(v, memory_mib(server)[k]) for k, v in memory.items()}
+        else:  # one process: its peak
+            peak = proc_field(f"/proc/{server.process.pid}/status", "VmHWM") or "0 kB"
+            memory = {"replica_rss_mib": int(peak.split()[0]) / 1024}
+            memory["cluster_rss_mib"] = memory["replica_rss_mib"]
     finally:
         code, left = stop(server)
     ttfts = [r["ttft"] for r in results]
-    foreign = max(0.0, cpu_after - cpu_before) / wall
     return {
         "config": config.name,
         "startup_s": up,
@@ -184,7 +212,7 @@ def run(config: Config, args: argparse.Namespace) -> dict[str, Any]:
         "ttft_p95_s": percentile(ttfts, 95),
         "prefix_hit_rate": sum(r["cached"] for r in results) / sum(r["prompt"] for r in results),
         "prompt_tokens": sum(r["prompt"] for r in results),
-        "cpu_outside_benchmark_cores": foreign,
+        "cpu_outside_benchmark_cores": max(0.0, cpu_after - cpu_before) / wall,
         "exit_code": code,
         "processes_left": len(left),
         **memory,
@@ -223,8 +251,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--ctx", type=int, default=2048, help="context per slot")
     parser.add_argument(
         "--configs",
-        default="1:affinity,2:affinity,2:power-of-two",
-        help="REPLICAS:ROUTER,... to run in order",
+        default="0:single,1:affinity,2:affinity,2:power-of-two",
+        help="REPLICAS:ROUTER,... to run in order (0: the single-process server, no Ray)",
     )
     return parser.parse_args()
 

@@ -60,6 +60,14 @@ def test_rank_falls_back_to_least_loaded_past_the_imbalance() -> None:
     assert table.rank(["busy", "idle", "other"], prompt, loads)[0] == ["busy"]
 
 
+def test_a_short_shared_header_does_not_pull_requests_onto_one_replica() -> None:
+    table = AffinityTable(ttl=10, imbalance=4)
+    header = list(range(40))  # one block every prompt starts with (the template's system header)
+    table.report("busy", block_hashes([*header, *TOOLS], 32), now=0)
+    other = block_hashes([*header, *range(5000, 5200)], 32)  # 7 blocks, only the first held by "busy"
+    assert table.rank(["busy", "idle"], other, {"busy": 1, "idle": 0})[0] == ["idle"]
+
+
 def test_new_prefix_goes_to_the_least_loaded_then_the_emptiest() -> None:
     table = AffinityTable(ttl=10, imbalance=2)
     table.report("full", block_hashes(TOOLS, 32), now=0)

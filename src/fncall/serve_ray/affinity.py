@@ -18,6 +18,8 @@ from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+MIN_SHARE = 0.25  # of a prompt's blocks that affinity must save over the least loaded replica
+
 
 def block_hashes(tokens: Sequence[int], block: int) -> list[int]:
     """Chained 64-bit hashes of the full blocks of `tokens` (a partial last block is not hashed)."""
@@ -81,9 +83,10 @@ class AffinityTable:
         """Ranks of candidates, most preferred first (Serve picks the least loaded within a rank that
         has room, else tries the next rank).
 
-        The replicas holding the longest prefix come first, unless they carry more than `imbalance`
-        requests above the least loaded candidate; then, and for a prompt nobody holds, the least loaded
-        come first, fewest held blocks breaking ties (a new prefix goes where it evicts least).
+        The replicas holding the longest prefix come first if that saves at least MIN_SHARE of the
+        prompt over the least loaded candidate, unless they carry more than `imbalance` requests above
+        it; otherwise the least loaded come first, fewest held blocks breaking ties (a new prefix goes
+        where it evicts least).
         """
         if not candidates:
             return []
@@ -92,7 +95,9 @@ class AffinityTable:
         best = max(matches.values())
         shuffled = random.sample(list(candidates), len(candidates))  # no replica favoured on full ties
         by_load = sorted(shuffled, key=lambda r: (loads.get(r, 0), self.held(r)))
-        if best > 0:
+        # Affinity must save a real share of the prompt over where load alone would send it: a system
+        # header that every template starts with is not worth piling everything on one replica.
+        if (best - matches[by_load[0]]) >= MIN_SHARE * len(hashes):
             holders = [r for r in by_load if matches[r] == best and loads.get(r, 0) - least <= self.imbalance]
             if holders:
                 return [holders, [r for r in by_load if r not in holders][:2]]

@@ -26,7 +26,7 @@ from fncall.serve_ray.settings import RaySettings
 
 class EngineReplica:
     def __init__(self, settings: RaySettings) -> None:
-        """Loads the model and starts the engine (a failure here is retried `load_retries` times by
+        """Loads the model and starts the engine (a failure here is tried `load_attempts` times in all by
         Serve, then the deployment is reported as failed with this exception's message)."""
         self._rt = Runtime.open(settings.server, progress=False)
         if not isinstance(self._rt.engine, Engine):

@@ -42,7 +42,7 @@ _RAY_ARGS: dict[str, type] = {
     "imbalance": int,
     "stats_period": float,
     "max_ongoing": int,
-    "load_retries": int,
+    "load_attempts": int,
 }
 DEFAULT_THREADS = 2  # per replica; `threads=0` (one per core) cannot be reserved on a cluster
 
@@ -60,7 +60,7 @@ class RaySettings:
     imbalance: int | None = None  # ongoing requests a prefix holder may have above the least loaded
     stats_period: float = 1.0  # seconds between replicas' reports of their cached prefixes and gauges
     max_ongoing: int | None = None  # requests one replica takes at once; default: its slots
-    load_retries: int = 2  # a replica that fails to start is retried this often, then reported failed
+    load_attempts: int = 2  # tries to start a replica (Serve's max_constructor_retry_count), then: failed
 
     def __post_init__(self) -> None:
         if self.server.threads < 1:
@@ -72,10 +72,10 @@ class RaySettings:
             )
         if self.router not in ("affinity", "power-of-two"):
             raise ValueError(f"router must be 'affinity' or 'power-of-two', got {self.router!r}")
-        for name in ("block", "max_ongoing", "load_retries"):
+        for name in ("block", "max_ongoing", "load_attempts"):
             value = getattr(self, name)
-            if value is not None and value < (0 if name == "load_retries" else 1):
-                raise ValueError(f"{name} must be at least {0 if name == 'load_retries' else 1}, got {value}")
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value}")
         for name in ("target_ongoing", "stats_period"):
             value = getattr(self, name)
             if value is not None and value <= 0:
@@ -125,7 +125,7 @@ class RaySettings:
             "max_ongoing_requests": self.max_ongoing or self.slots,
             "max_queued_requests": self.server.max_waiting,
             "graceful_shutdown_timeout_s": self.server.shutdown_timeout,
-            "max_constructor_retry_count": self.load_retries,
+            "max_constructor_retry_count": self.load_attempts,
             "health_check_period_s": 5.0,
         }
         if self.autoscaling:
