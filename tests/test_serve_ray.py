@@ -150,28 +150,29 @@ def _preamble(topic: str) -> list[dict[str, Any]]:
     ]
 
 
+def _preamble_requests(client: openai.OpenAI, n: int) -> list[tuple[int, int]]:
+    """`n` conversations that share one tool set; (prompt, cached) tokens of each first request."""
+    out = []
+    for i in range(n):
+        question = [{"role": "user", "content": f"Question {i} about billing?"}]
+        reply = client.chat.completions.create(
+            model="tiny", messages=question, tools=_preamble("billing"), tool_choice="none", max_tokens=1
+        )
+        assert reply.usage is not None and reply.usage.prompt_tokens_details is not None
+        out.append((reply.usage.prompt_tokens, reply.usage.prompt_tokens_details.cached_tokens or 0))
+    return out
+
+
 def test_requests_sharing_a_tool_preamble_land_on_its_replica(ray_server: RayServer) -> None:
-    client = _client(ray_server.base_url)
     before = ray_server.replicas()
-    cached: list[tuple[int, int]] = []
-    for turn in range(4):
-        for topic in ("billing", "travel"):
-            question = [{"role": "user", "content": f"Question {turn} about {topic}?"}]
-            reply = client.chat.completions.create(
-                model="tiny", messages=question, tools=_preamble(topic), tool_choice="none", max_tokens=1
-            )
-            assert reply.usage is not None and reply.usage.prompt_tokens_details is not None
-            cached.append((reply.usage.prompt_tokens, reply.usage.prompt_tokens_details.cached_tokens or 0))
-    # Every request after a topic's first reuses its whole tool preamble (all but the question).
-    for prompt, reused in cached[2:]:
+    cached = _preamble_requests(_client(ray_server.base_url), 6)
+    # Every request after the first reuses the whole tool preamble (all but the question).
+    for prompt, reused in cached[1:]:
         assert reused >= prompt - 20, cached
     time.sleep(1.5)  # three report periods
     after = ray_server.replicas()
-    reused = sum(
-        after[r]["fncall_replica_cached_prompt_tokens_total"]
-        - before.get(r, {}).get("fncall_replica_cached_prompt_tokens_total", 0)
-        for r in after
-    )
+    name = "fncall_replica_cached_prompt_tokens_total"
+    reused = sum(after[r][name] - before.get(r, {}).get(name, 0) for r in after)
     assert reused == sum(c for _, c in cached)
 
 

@@ -12,13 +12,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import openai
-
 from fncall.launch import free_port
 from fncall.serve_ray.launch import RAY_ENV, RayServer, alive, descendants, start_ray_server, stop
-from tests.test_serve_ray import TINY, _client, _preamble
-
-TOPICS = ("billing", "travel", "weather")
+from tests.test_serve_ray import TINY, _client, _preamble_requests
 
 
 def _stopped_cleanly(server: RayServer) -> None:
@@ -27,28 +23,14 @@ def _stopped_cleanly(server: RayServer) -> None:
     assert not left, f"Ray processes left after shutdown: {left}"
 
 
-def _preamble_workload(client: openai.OpenAI, turns: int) -> list[tuple[int, int]]:
-    """Interleaved conversations on three tool sets; (prompt, cached) tokens of every request."""
-    out = []
-    for turn in range(turns):
-        for topic in TOPICS:
-            question = [{"role": "user", "content": f"Question {turn} about {topic}?"}]
-            reply = client.chat.completions.create(
-                model="tiny", messages=question, tools=_preamble(topic), tool_choice="none", max_tokens=1
-            )
-            assert reply.usage is not None and reply.usage.prompt_tokens_details is not None
-            out.append((reply.usage.prompt_tokens, reply.usage.prompt_tokens_details.cached_tokens or 0))
-    return out
-
-
 def test_without_affinity_requests_miss_the_replica_holding_their_preamble(tmp_path: Path) -> None:
     """Serve's default policy (power of two choices) picks one of two idle replicas at random, so a
-    conversation's next turn finds its tool preamble half the time. Fails only if all 12 follow-ups
-    happen to land on the holder: probability 2^-12."""
+    request sharing a tool preamble finds it half the time until both replicas hold it. Fails only if
+    all 11 follow-ups happen to land on the first holder: probability 2^-11."""
     server = start_ray_server(
         *TINY,
         "--parallel",
-        "3",
+        "2",
         "--replicas",
         "2",
         "--ray-option",
@@ -59,14 +41,12 @@ def test_without_affinity_requests_miss_the_replica_holding_their_preamble(tmp_p
         replicas=2,
     )
     try:
-        cached = _preamble_workload(_client(server.base_url), turns=5)
-        misses = [(p, c) for p, c in cached[len(TOPICS) :] if c < p - 20]
-        assert misses, cached
+        cached = _preamble_requests(_client(server.base_url), 12)
+        assert [(p, c) for p, c in cached[1:] if c < p - 20], cached
         time.sleep(1.5)
         counters = server.replicas()
-        assert sum(s["fncall_replica_cached_prompt_tokens_total"] for s in counters.values()) == sum(
-            c for _, c in cached
-        )
+        name = "fncall_replica_cached_prompt_tokens_total"
+        assert sum(s[name] for s in counters.values()) == sum(c for _, c in cached)
     finally:
         _stopped_cleanly(server)
 

@@ -53,11 +53,6 @@ class PrefixAffinityRouter(RequestRouter):
             return [random.sample(candidate_replicas, min(2, len(candidate_replicas)))]
         by_id = {r.replica_id.unique_id: r for r in candidate_replicas}
         ranks = self._table.rank(list(by_id), hashes, {k: self._load(r) for k, r in by_id.items()})
-        if len(ranks[0]) == 1:
-            # Serve reports where a request went (on_request_routed) only when it enforces
-            # max_ongoing_requests strictly; assume the first choice, which Serve takes when it has
-            # room. A wrong guess costs a miss until the replicas' next reports.
-            self._table.routed(ranks[0][0], hashes, time.monotonic())
         return [[by_id[k] for k in rank] for rank in ranks]
 
     def on_request_routed(
