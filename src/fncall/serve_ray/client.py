@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -57,6 +57,9 @@ class RemoteSubmission:
         self._loop = loop
         self._task: asyncio.Task[None] | None = None
 
+    def start(self, consume: Coroutine[Any, Any, None]) -> None:
+        self._task = self._loop.create_task(consume)
+
     def cancel(self) -> None:
         if self._task is not None:
             self._loop.call_soon_threadsafe(self._task.cancel)
@@ -81,9 +84,8 @@ class RemoteEngine:
         if factory is not None and not isinstance(factory, ToolConstraint):
             raise TypeError("a remote engine needs constraints made by Runtime.tool_constraint")
         call = EngineCall(request.prompt, request.params, factory.tools if factory else None)
-        loop = asyncio.get_running_loop()
-        submission = RemoteSubmission(loop)
-        submission._task = loop.create_task(self._run(call, emit, submission))
+        submission = RemoteSubmission(asyncio.get_running_loop())
+        submission.start(self._run(call, emit, submission))
         return submission
 
     def stats(self) -> EngineStats:

@@ -24,7 +24,7 @@ from starlette.routing import Route
 
 from fncall.api.app import create_app
 from fncall.runtime import Runtime
-from fncall.serve_ray.board import Board, ReplicaCollector, board
+from fncall.serve_ray.board import ReplicaCollector, board
 from fncall.serve_ray.client import RemoteEngine
 from fncall.serve_ray.replica import EngineReplica
 from fncall.serve_ray.router import PrefixAffinityRouter
@@ -124,4 +124,4 @@ def app(args: Mapping[str, object]) -> serve.Application:
     return build(RaySettings.from_args(args))
 
 
-__all__ = ["Board", "Ingress", "app", "build"]
+__all__ = ["Ingress", "app", "build"]
