@@ -101,6 +101,7 @@ def test_settings_from_builder_arguments() -> None:
     auto = options["autoscaling_config"]
     assert (auto["min_replicas"], auto["max_replicas"], auto["target_ongoing_requests"]) == (1, 3, 2)
     assert auto["upscale_delay_s"] == 2 and "num_replicas" not in options
+    assert auto["look_back_period_s"] > auto["metrics_interval_s"]  # else Serve warns (and will refuse)
     fixed = RaySettings.from_args({"replicas": "2", "router": "power-of-two"}).engine_options()
     assert fixed["num_replicas"] == 2 and "autoscaling_config" not in fixed
     kwargs = RaySettings.from_args({"parallel": "3"}).router_kwargs()

@@ -129,15 +129,17 @@ class RaySettings:
             "health_check_period_s": 5.0,
         }
         if self.autoscaling:
+            # Windows short enough that the delays are what decides (Serve's defaults: 10 s, 30 s);
+            # Serve wants the look-back longer than the metrics interval.
+            interval = 0.5 if self.upscale_delay < 5 else 1.0
             options["autoscaling_config"] = {
                 "min_replicas": self.min_replicas,
                 "max_replicas": self.max_replicas,
                 "target_ongoing_requests": self.target_ongoing or self.slots,
                 "upscale_delay_s": self.upscale_delay,
                 "downscale_delay_s": self.downscale_delay,
-                # Short windows so that the delays above are what decides (Serve's defaults: 10 s, 30 s).
-                "metrics_interval_s": min(1.0, self.upscale_delay or 1.0),
-                "look_back_period_s": max(1.0, min(10.0, self.upscale_delay)),
+                "metrics_interval_s": interval,
+                "look_back_period_s": max(2 * interval, min(10.0, self.upscale_delay)),
             }
         else:
             options["num_replicas"] = self.max_replicas
