@@ -119,6 +119,9 @@ class ForceTokens:
     def done(self) -> bool:
         return self.pos == len(self.tokens)
 
+    def steer(self, logits: object, allowed: object) -> None:
+        return None
+
     def rewrite(self) -> list[int] | None:
         return None
 
@@ -200,6 +203,9 @@ class NothingAllowed:
 
     def done(self) -> bool:
         return False
+
+    def steer(self, logits: object, allowed: object) -> None:
+        return None
 
     def rewrite(self) -> list[int] | None:
         return None
@@ -330,6 +336,9 @@ class RewriteAfter:
 
     def done(self) -> bool:
         return False
+
+    def steer(self, logits: object, allowed: object) -> None:
+        return None
 
     def rewrite(self) -> list[int] | None:
         out, self.pending = self.pending, None

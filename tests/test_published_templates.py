@@ -120,13 +120,8 @@ def tool_request() -> ToolRequest:
 def render(
     template: ChatTemplate, fmt: ToolFormat, native: bool, messages: list[dict[str, Any]], **kw: Any
 ) -> str:
-    converted = to_template_messages(messages)
-    try:
-        rendered, tools = prompt_inputs(converted, tool_request(), fmt, native)
-        return template.render(rendered, tools=tools, **kw)
-    except TemplateRenderError:  # as the server does: again without the late system hint
-        rendered, tools = prompt_inputs(converted, tool_request(), fmt, native, result_hint=False)
-        return template.render(rendered, tools=tools, **kw)
+    rendered, tools = prompt_inputs(to_template_messages(messages), tool_request(), fmt, native)
+    return template.render(rendered, tools=tools, **kw)
 
 
 def load(name: str) -> tuple[ChatTemplate, ToolFormat, bool]:

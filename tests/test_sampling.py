@@ -83,3 +83,19 @@ def test_logit_bias_and_mask() -> None:
 def test_invalid_params_name_the_field(kwargs: dict[str, object], field: str) -> None:
     with pytest.raises(ValueError, match=field):
         SamplingParams(**kwargs)  # type: ignore[arg-type]
+
+
+def test_repetition_penalty_divides_positive_and_multiplies_negative_logits_once_per_token() -> None:
+    params = SamplingParams(temperature=0, repetition_penalty=2.0)
+    values = logits(4.0, 3.0, -1.0, -1.5)
+    # token 0 seen twice counts once: 4 / 2 = 2 < 3
+    assert sample(values.copy(), params, new_rng(0), recent=[0, 0]) == 1
+    # a negative logit gets more negative: token 2 at -2 falls below token 3 at -1.5
+    masked = np.array([False, False, True, True])
+    assert sample(values.copy(), params, new_rng(0), recent=[2], allowed=masked) == 3
+    assert sample(values.copy(), params, new_rng(0), recent=[], allowed=masked) == 2
+
+
+def test_repetition_penalty_of_one_changes_nothing() -> None:
+    values = logits(4.0, 3.9)
+    assert sample(values, SamplingParams(temperature=0, repetition_penalty=1.0), new_rng(0), recent=[0]) == 0

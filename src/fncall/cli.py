@@ -35,6 +35,18 @@ _SERVE_FLAGS: dict[str, tuple[type, str, str]] = {
     ),
     "--shutdown-timeout": (float, "shutdown_timeout", "seconds running requests get to finish after SIGTERM"),
     "--tool-format": (str, "tool_format", "tool-call format (see `fncall formats`); default: detected"),
+    "--call-threshold": (
+        str,
+        "call_threshold",
+        "auto mode: call when the call-shaped openers hold at least this probability at an answer's "
+        "opening; 'default', 'off', or 'FIRST,AFTER_RESULTS'",
+    ),
+    "--sampling-defaults": (
+        str,
+        "sampling_defaults",
+        "values for sampling parameters a request omits: 'openai', JSON or key=value,... "
+        "(temperature, top_p, top_k, min_p, repetition_penalty, repetition_window); default: the model's",
+    ),
 }
 
 

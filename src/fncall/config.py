@@ -31,6 +31,12 @@ class ServerConfig:
     request_timeout: float = 600.0  # seconds from submission to the last token; 0 = no limit
     shutdown_timeout: float = 30.0  # seconds running requests may take to finish after SIGTERM
     tool_format: str | None = None  # a name from `fncall formats`; None = detected from the chat template
+    # For parameters a request omits: None = the model's own (GGUF keys or packaged entry), "openai" =
+    # OpenAI's, else JSON or key=value pairs on top of the model's (models/sampling.py).
+    sampling_defaults: str | None = None
+    # auto mode's call/text decision at an answer's opening (tools/decision.py): 'off', one threshold,
+    # or 'FIRST,AFTER_RESULTS'.
+    call_threshold: str = "default"
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -46,6 +52,14 @@ class ServerConfig:
 
             if self.tool_format not in FORMATS:
                 raise ValueError(f"unknown tool format {self.tool_format!r}; known: {', '.join(FORMATS)}")
+        if self.sampling_defaults is not None and self.sampling_defaults.strip().lower() != "openai":
+            from fncall.models.sampling import parse  # pure; imported here to keep config light
+
+            parse(self.sampling_defaults)
+        if self.call_threshold != "default":
+            from fncall.tools.decision import parse as parse_thresholds
+
+            parse_thresholds(self.call_threshold)
         if self.max_waiting < 1:
             raise ValueError(f"max_waiting must be at least 1, got {self.max_waiting}")
         if self.max_body_bytes < 1024:

@@ -20,8 +20,12 @@ from fncall.engine.client import EngineClient
 from fncall.engine.engine import Engine, EngineConfig
 from fncall.engine.llama import LlamaModel
 from fncall.engine.sequence import Constraint
-from fncall.models import resolve_model
+from fncall.models import PACKAGED, resolve_model
+from fncall.models.sampling import OPENAI, SamplingDefaults, resolve
 from fncall.tools.constraint import GrammarCompiler
+from fncall.tools.decision import DEFAULT as DEFAULT_THRESHOLDS
+from fncall.tools.decision import Thresholds
+from fncall.tools.decision import parse as parse_thresholds
 from fncall.tools.formats import ToolFormat, choose, marker_tokens, with_reasoning
 from fncall.tools.grammar import plan_grammars
 from fncall.tools.spec import ToolRequest
@@ -36,6 +40,8 @@ class ToolConstraint:
 
     tools: ToolRequest
     make: Callable[[], Constraint] = field(compare=False, repr=False)
+    after_results: bool = False  # Runtime.tool_constraint's options, to rebuild it the same way
+    decide: bool = True
 
     def __call__(self) -> Constraint:
         return self.make()
@@ -53,6 +59,8 @@ class Runtime:
     tool_format: ToolFormat
     native_tools: bool  # the chat template renders `tools` itself
     grammars: GrammarCompiler
+    sampling: SamplingDefaults = OPENAI  # for parameters a request omits
+    call_thresholds: Thresholds | None = DEFAULT_THRESHOLDS  # auto mode's call/text decision; None = off
 
     @classmethod
     def open(
@@ -96,6 +104,9 @@ class Runtime:
         where = "rendered by the model's template" if native_tools else "described in our system prompt"
         reasoning = "; <think> reasoning kept apart" if tool_format.syntax.think else ""
         log.info("tool format: %s (%s; %s%s)", tool_format.name, how, where, reasoning)
+        packaged = PACKAGED[config.model].sampling if config.model in PACKAGED else {}
+        sampling = resolve(metadata=model.metadata, packaged=packaged, override=config.sampling_defaults)
+        log.info("sampling defaults for parameters a request omits: %s", sampling.describe())
         grammars = GrammarCompiler(model)
         threading.Thread(target=grammars.warm_up, name="fncall-grammar-warm-up", daemon=True).start()
         return cls(
@@ -109,6 +120,8 @@ class Runtime:
             tool_format=tool_format,
             native_tools=native_tools,
             grammars=grammars,
+            sampling=sampling,
+            call_thresholds=parse_thresholds(config.call_threshold),
         )
 
     def close(self) -> None:
@@ -124,14 +137,46 @@ class Runtime:
         add_bos = self.model.add_bos and not (bos and text.startswith(bos))  # no double BOS
         return self.model.tokenize(text, add_special=add_bos, parse_special=True)
 
-    def tool_constraint(self, req: ToolRequest) -> ToolConstraint:
-        """Per-sequence constraint factory for a tool request; compiles on first use (blocking)."""
+    def decides(self, req: ToolRequest) -> bool:
+        """Whether auto mode's call/text decision after tool results (tools/decision.py) runs for it."""
+        syntax = self.tool_format.syntax
+        return (
+            req.mode == "auto"
+            and self.call_thresholds is not None
+            and self.call_thresholds.after_results is not None
+            and syntax.think is None
+            and bool(syntax.trigger)
+            and _special_token(self.model, syntax.trigger) is not None
+        )
+
+    def tool_constraint(
+        self, req: ToolRequest, *, after_results: bool = False, decide: bool = True
+    ) -> ToolConstraint:
+        """Per-sequence constraint factory for a tool request; compiles on first use (blocking).
+
+        `after_results`: the conversation ends with tool results (the decision there differs: a text
+        choice ends the attempt, see translate.Plan.answer); `decide=False`: no decision at the opening.
+        """
         syntax = self.tool_format.syntax
         open_token = _special_token(self.model, syntax.trigger) if syntax.trigger else None
         if req.mode == "none":  # the call marker may never be sampled; nothing else is constrained
-            return ToolConstraint(req, self.grammars.ban([open_token] if open_token is not None else []))
-        plan = plan_grammars(self.tool_format, req, self._marker, open_is_token=open_token is not None)
-        return ToolConstraint(req, self.grammars.factory(plan, open_token))
+            ban = self.grammars.ban([open_token] if open_token is not None else [])
+            return ToolConstraint(req, ban, after_results=after_results, decide=decide)
+        rules = self.call_thresholds if req.mode == "auto" else None
+        opening = None
+        if rules is not None and decide:
+            opening = rules.after_results if after_results else rules.first
+        plan = plan_grammars(
+            self.tool_format,
+            req,
+            self._marker,
+            open_is_token=open_token is not None,
+            threshold=opening,
+            more=rules.more if rules else None,
+            defer_text=after_results,
+        )
+        make = self.grammars.factory(plan, open_token)
+        return ToolConstraint(req, make, after_results=after_results, decide=decide)
 
     def _marker(self, text: str) -> str:
         """A special token by id (llguidance needs `<[id]>` for those), else a quoted literal."""

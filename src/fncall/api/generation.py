@@ -2,7 +2,8 @@
 
 Engine events arrive on the engine thread and are carried into the request's asyncio queue. If the
 model only repeats a call the conversation already has the result of, the attempt is dropped unseen and
-the conversation is answered again without the tool definitions (see `Plan.retry`).
+the conversation is answered again without the tool definitions (see `Plan.retry`); after tool results,
+a choice of text over a further call hands over to the answer's own plan (`Plan.answer`).
 """
 
 from __future__ import annotations
@@ -148,10 +149,11 @@ class Generation:
                         builder = self._builder(plan)
                     out = builder.feed(event.text) if isinstance(event, TextDelta) else builder.finish()
                     self._timestamp(event)
-                    if builder.repeated and plan.retry is not None:
+                    switch = _next_plan(plan, builder, event)
+                    if switch is not None:
                         self._seq.cancel()
                         self._discarded_tokens += self._seq.n_output
-                        plan = plan.retry
+                        plan = switch
                         self._submit(plan)
                         break
                     for delta in out:
@@ -210,3 +212,14 @@ class Generation:
                 code="rate_limit_exceeded",
                 headers={"Retry-After": "1"},
             ) from exc
+
+
+def _next_plan(plan: Plan, builder: ChoiceBuilder, event: Event) -> Plan | None:
+    """The plan to run instead of this attempt, which nothing of was sent: the model only repeated an
+    answered call (`retry`), or after tool results it chose text, which ends the attempt with nothing
+    written (`answer`, see translate.Plan)."""
+    if builder.repeated:
+        return plan.retry
+    if isinstance(event, Finished) and event.completion_tokens == 0 and not builder.n_calls:
+        return plan.answer
+    return None

@@ -159,3 +159,4 @@ class ChatCompletionRequest(_Strict):
     # Extensions many OpenAI-compatible servers accept (vLLM, llama.cpp).
     top_k: Annotated[int, Field(ge=0), Integral] | None = None
     min_p: float | None = Field(default=None, ge=0, le=1)
+    repetition_penalty: float | None = Field(default=None, gt=0, le=2)  # vLLM's name; llama.cpp-style

@@ -16,6 +16,7 @@ from fncall.chat.template import TemplateRenderError
 from fncall.engine.sampling import SamplingParams
 from fncall.engine.sequence import GenerationRequest
 from fncall.errors import InvalidParam
+from fncall.models.sampling import OPENAI, SamplingDefaults
 from fncall.runtime import Runtime
 from fncall.tools.constraint import GrammarError
 from fncall.tools.render import prompt_inputs
@@ -35,6 +36,10 @@ class Plan:
     # What to run instead if the model only repeats an answered call: the conversation without the
     # tool definitions, where small models answer from the results they were given.
     retry: Plan | None = None
+    # After tool results with the call/text decision on (tools/decision.py): the decision is made on the
+    # conversation as it is and a text choice ends that attempt at once, unseen; this plan then writes
+    # the answer, with the closing sentence that keeps answers to the results (tools/render.py).
+    answer: Plan | None = None
 
 
 def check_supported(req: ChatCompletionRequest) -> None:
@@ -55,30 +60,38 @@ def check_supported(req: ChatCompletionRequest) -> None:
             )
 
 
-def sampling_params(req: ChatCompletionRequest, n_vocab: int) -> SamplingParams:
+def sampling_params(
+    req: ChatCompletionRequest, n_vocab: int, defaults: SamplingDefaults = OPENAI
+) -> SamplingParams:
+    """The request's sampling; a parameter it omits takes the model's default (models/sampling.py)."""
     stop = (req.stop,) if isinstance(req.stop, str) else tuple(req.stop or ())
     if len(stop) > 4 or not all(stop):
         raise APIError("'stop' takes at most 4 non-empty strings.", param="stop", code="invalid_value")
+    top_p = _given(req.top_p, defaults.top_p, 1.0)
     try:
         return SamplingParams(
-            temperature=_temperature(req.temperature),
-            top_p=1.0 if req.top_p is None or req.top_p == 0 else req.top_p,
-            top_k=req.top_k or 0,
-            min_p=req.min_p or 0.0,
+            temperature=_temperature(_given(req.temperature, defaults.temperature, 1.0)),
+            top_p=1.0 if top_p == 0 else top_p,
+            top_k=int(_given(req.top_k, defaults.top_k, 0)),
+            min_p=_given(req.min_p, defaults.min_p, 0.0),
             seed=None if req.seed is None else req.seed % 2**64,  # numpy seeds are unsigned
             max_tokens=req.max_completion_tokens or req.max_tokens,
             stop=stop,
             presence_penalty=req.presence_penalty or 0.0,
             frequency_penalty=req.frequency_penalty or 0.0,
+            repetition_penalty=_given(req.repetition_penalty, defaults.repetition_penalty, 1.0),
+            repetition_window=int(_given(None, defaults.repetition_window, 64)),
             logit_bias=_logit_bias(req, n_vocab),
         )
     except ValueError as exc:
         raise APIError(str(exc), code="invalid_value") from exc
 
 
-def _temperature(value: float | None) -> float:
-    if value is None:
-        return 1.0
+def _given(value: float | None, default: float | None, openai: float) -> float:
+    return value if value is not None else default if default is not None else openai
+
+
+def _temperature(value: float) -> float:
     # Below this, sampling is greedy in all but name, and dividing logits by it overflows to NaN.
     return 0.0 if value < MIN_TEMPERATURE else value
 
@@ -99,15 +112,19 @@ def _logit_bias(req: ChatCompletionRequest, n_vocab: int) -> dict[int, float]:
 def generation_plan(rt: Runtime, req: ChatCompletionRequest) -> Plan:
     """Validates and renders a request; blocking (tokenization, grammar compile): run off the event loop."""
     check_supported(req)
-    params = sampling_params(req, rt.model.n_vocab)
+    params = sampling_params(req, rt.model.n_vocab, rt.sampling)
     try:
         tools = parse_tool_request(req.tools, req.tool_choice, req.parallel_tool_calls)
         messages = to_template_messages([m.model_dump(exclude_none=True) for m in req.messages])
-        generation = _generation(rt, messages, tools, params)
-        retry = None
-        if tools and tools.mode == "auto" and messages[-1]["role"] == "tool":
+        after_results = bool(tools and tools.mode == "auto" and messages[-1]["role"] == "tool")
+        decides = after_results and tools is not None and rt.decides(tools)
+        generation = _generation(rt, messages, tools, params, hint=after_results and not decides)
+        retry = answer = None
+        if after_results and tools is not None:
             no_calls = replace(tools, mode="none")
             retry = Plan(_generation(rt, messages, None, params, ban=no_calls), None)
+            if decides:
+                answer = _answer_plan(rt, messages, tools, params, retry)
     except InvalidParam as exc:
         raise APIError(exc.message, param=exc.param, code="invalid_value") from exc
     except TemplateRenderError as exc:
@@ -116,6 +133,16 @@ def generation_plan(rt: Runtime, req: ChatCompletionRequest) -> Plan:
         raise APIError(
             f"The tools' parameter schemas could not be compiled into a grammar: {exc}", param="tools"
         ) from exc
+    return Plan(generation, tools, answered_calls(messages), retry, answer)
+
+
+def _answer_plan(
+    rt: Runtime, messages: list[dict[str, Any]], tools: ToolRequest, params: SamplingParams, retry: Plan
+) -> Plan | None:
+    try:
+        generation = _generation(rt, messages, tools, params, hint=True, decide=False)
+    except TemplateRenderError:  # a template that allows a system message only first: no closing hint
+        generation = _generation(rt, messages, tools, params, decide=False)
     return Plan(generation, tools, answered_calls(messages), retry)
 
 
@@ -126,17 +153,25 @@ def _generation(
     params: SamplingParams,
     *,
     ban: ToolRequest | None = None,
+    hint: bool = False,
+    decide: bool = True,
 ) -> GenerationRequest:
     try:
-        rendered, template_tools = prompt_inputs(messages, tools, rt.tool_format, rt.native_tools)
-        prompt = rt.prompt_tokens(rendered, template_tools)
-    except TemplateRenderError:  # e.g. a template that allows a system message only first
         rendered, template_tools = prompt_inputs(
-            messages, tools, rt.tool_format, rt.native_tools, result_hint=False
+            messages, tools, rt.tool_format, rt.native_tools, result_hint=hint
         )
         prompt = rt.prompt_tokens(rendered, template_tools)
+    except TemplateRenderError:
+        if not hint:
+            raise
+        # a template that allows a system message only first: the conversation without the hint
+        rendered, template_tools = prompt_inputs(messages, tools, rt.tool_format, rt.native_tools)
+        prompt = rt.prompt_tokens(rendered, template_tools)
     constrained = tools or ban
-    constraint = rt.tool_constraint(constrained) if constrained else None
+    after_results = messages[-1]["role"] == "tool"
+    constraint = None
+    if constrained:
+        constraint = rt.tool_constraint(constrained, after_results=after_results, decide=decide)
     return GenerationRequest(prompt=tuple(prompt), params=params, constraint_factory=constraint)
 
 

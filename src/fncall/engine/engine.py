@@ -195,10 +195,14 @@ class Engine:
     def _postprocess(self, seq: Sequence, logits: npt.NDArray[np.float32], mask: Future[Mask] | None) -> None:
         constraint = seq.constraint
         allowed = mask.result() if mask else None
+        if constraint is not None and (steered := constraint.steer(logits, allowed)) is not None:
+            allowed = steered
         if allowed is not None and not allowed.any():  # the constraint admits nothing more: end here
             self._finish(seq, "stop")
             return
-        token = sample(logits, seq.request.params, seq.rng, counts=seq.counts, allowed=allowed)
+        token = sample(
+            logits, seq.request.params, seq.rng, counts=seq.counts, recent=seq.recent(), allowed=allowed
+        )
         if constraint:
             constraint.accept(token)
             replacement = constraint.rewrite()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,6 +23,10 @@ class SamplingParams:
     stop: tuple[str, ...] = ()
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
+    # llama.cpp's / Hugging Face's multiplicative penalty over the last `repetition_window` tokens (prompt
+    # tail and output): a seen token's logit is divided by it when positive, multiplied when negative.
+    repetition_penalty: float = 1.0  # 1 = off
+    repetition_window: int = 64  # llama.cpp's penalty_last_n default
     logit_bias: Mapping[int, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -33,6 +37,8 @@ class SamplingParams:
             ("min_p", 0.0 <= self.min_p <= 1.0, "between 0 and 1"),
             ("presence_penalty", -2.0 <= self.presence_penalty <= 2.0, "between -2 and 2"),
             ("frequency_penalty", -2.0 <= self.frequency_penalty <= 2.0, "between -2 and 2"),
+            ("repetition_penalty", 0.0 < self.repetition_penalty <= 2.0, "greater than 0 and at most 2"),
+            ("repetition_window", self.repetition_window >= 0, "at least 0"),
             ("max_tokens", self.max_tokens is None or self.max_tokens >= 1, "at least 1"),
             ("stop", len(self.stop) <= 4 and all(self.stop), "at most 4 non-empty strings"),
         ]
@@ -53,9 +59,18 @@ def new_rng(seed: int | None) -> np.random.Generator:
 
 
 def apply_penalties(
-    logits: npt.NDArray[np.float32], counts: Mapping[int, int], params: SamplingParams
+    logits: npt.NDArray[np.float32],
+    counts: Mapping[int, int],
+    params: SamplingParams,
+    recent: Sequence[int] = (),
 ) -> None:
-    """OpenAI's definition: logit -= count * frequency_penalty + (count > 0) * presence_penalty."""
+    """OpenAI's definition: logit -= count * frequency_penalty + (count > 0) * presence_penalty; then
+    the repetition penalty once per distinct token of `recent` (the window, prompt tail included)."""
+    if recent and params.repetition_penalty != 1.0:
+        ids = np.unique(np.asarray(recent, dtype=np.intp))
+        ids = ids[(ids >= 0) & (ids < logits.shape[0])]
+        seen = logits[ids]
+        logits[ids] = np.where(seen > 0, seen / params.repetition_penalty, seen * params.repetition_penalty)
     if counts and (params.presence_penalty or params.frequency_penalty):
         ids = np.fromiter(counts.keys(), dtype=np.intp, count=len(counts))
         n = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
@@ -71,6 +86,7 @@ def sample(
     rng: np.random.Generator,
     *,
     counts: Mapping[int, int] | None = None,
+    recent: Sequence[int] = (),
     allowed: npt.NDArray[np.bool_] | None = None,
 ) -> int:
     """Pick the next token. `logits` is modified in place; `allowed` masks out tokens (e.g. a grammar).
@@ -78,7 +94,7 @@ def sample(
     Runs once per token on the engine thread, so it never sorts the whole vocabulary: a full argsort of
     a 150k vocabulary costs more than a decode step of a small model on CPU.
     """
-    apply_penalties(logits, counts or {}, params)
+    apply_penalties(logits, counts or {}, params, recent)
     if allowed is not None:
         logits[~allowed] = -np.inf
     if params.greedy:

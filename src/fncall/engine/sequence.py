@@ -34,6 +34,12 @@ class Constraint(Protocol):
         """Asked right after `accept`: tokens that replace the whole output so far (already accepted by
         the constraint), or None. Given once; the engine recomputes the cache from the prompt's end."""
 
+    def steer(
+        self, logits: npt.NDArray[np.float32], allowed: npt.NDArray[np.bool_] | None
+    ) -> npt.NDArray[np.bool_] | None:
+        """Given this step's raw logits and `allowed()`'s mask: a mask to use instead (a decision made on
+        the model's own probabilities, e.g. call or text), or None to keep `allowed`."""
+
 
 @dataclass(slots=True, frozen=True)
 class GenerationRequest:
@@ -110,6 +116,17 @@ class Sequence:
     @property
     def n_output(self) -> int:
         return len(self.output)
+
+    def recent(self) -> list[int]:
+        """The repetition penalty's window: the last tokens of prompt and output (none when it is off)."""
+        params = self.request.params
+        n = params.repetition_window
+        if params.repetition_penalty == 1.0 or n == 0:
+            return []
+        tail = self.output[-n:]
+        if len(tail) == n:
+            return tail
+        return [*self.prompt[max(0, len(self.prompt) - (n - len(tail))) :], *tail]
 
     def restart_output(self, tokens: list[int]) -> None:
         """The output is now `tokens` (not yet in the KV cache), with text and stop matching begun anew."""

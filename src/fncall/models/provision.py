@@ -8,7 +8,8 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import platformdirs
@@ -45,6 +46,8 @@ class PackagedModel:
     size: int
     sha256: str
     install_hint: str
+    # Recommended sampling (models/sampling.py field names), for GGUFs that do not carry their own.
+    sampling: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.part_count < 1:
@@ -68,6 +71,8 @@ DEFAULT_MODEL = PackagedModel(
     size=1_117_320_768,
     sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
     install_hint="pip install 'fncall[default-model]' or `make serve`",
+    # Qwen2.5 instruct models' generation_config.json (the 1.5B sizes: repetition_penalty 1.1; 7B+: 1.05).
+    sampling={"temperature": 0.7, "top_p": 0.8, "top_k": 20, "repetition_penalty": 1.1},
 )
 
 TINY_MODEL = PackagedModel(

@@ -39,6 +39,8 @@ class EngineCall:
     prompt: tuple[int, ...]
     params: SamplingParams
     tools: ToolRequest | None  # the constraint to compile on the replica (mode 'none' bans the call marker)
+    after_results: bool = False  # with `tools`: Runtime.tool_constraint's options
+    decide: bool = True
 
 
 @dataclass(slots=True, frozen=True)
@@ -83,7 +85,11 @@ class RemoteEngine:
         factory = request.constraint_factory
         if factory is not None and not isinstance(factory, ToolConstraint):
             raise TypeError("a remote engine needs constraints made by Runtime.tool_constraint")
-        call = EngineCall(request.prompt, request.params, factory.tools if factory else None)
+        call = EngineCall(request.prompt, request.params, None)
+        if factory is not None:
+            call = EngineCall(
+                request.prompt, request.params, factory.tools, factory.after_results, factory.decide
+            )
         submission = RemoteSubmission(asyncio.get_running_loop())
         submission.start(self._run(call, emit, submission))
         return submission

@@ -8,6 +8,7 @@ replica's gauges, counters and cached prefix blocks (for the router and the ingr
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from collections.abc import AsyncIterator
 from typing import Any
@@ -42,7 +43,12 @@ class EngineReplica:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Event] = asyncio.Queue()
         # The grammar compile blocks (milliseconds, up to a second for huge schemas): off the event loop.
-        factory = await asyncio.to_thread(self._rt.tool_constraint, call.tools) if call.tools else None
+        factory = None
+        if call.tools is not None:
+            compile_ = functools.partial(
+                self._rt.tool_constraint, call.tools, after_results=call.after_results, decide=call.decide
+            )
+            factory = await asyncio.to_thread(compile_)
         request = GenerationRequest(call.prompt, call.params, factory)
 
         def emit(event: Event) -> None:  # on the engine thread

@@ -32,6 +32,8 @@ _SERVER_ARGS: dict[str, type] = {
     "request_timeout": float,
     "shutdown_timeout": float,
     "tool_format": str,
+    "sampling_defaults": str,
+    "call_threshold": str,
 }
 _RAY_ARGS: dict[str, type] = {
     "target_ongoing": float,

@@ -21,6 +21,7 @@ import numpy.typing as npt
 
 from fncall.engine.llama import LlamaModel
 from fncall.engine.sequence import Constraint
+from fncall.tools.decision import CALL_OPENERS, NEITHER, CallDecision
 from fncall.tools.grammar import GrammarPlan
 
 # Bounds so that a hostile schema costs a 400, not a stalled engine.
@@ -55,6 +56,11 @@ class GrammarConstraint:
     def rewrite(self) -> list[int] | None:
         return None
 
+    def steer(
+        self, logits: npt.NDArray[np.float32], allowed: npt.NDArray[np.bool_] | None
+    ) -> npt.NDArray[np.bool_] | None:
+        return None
+
 
 @dataclass(slots=True, frozen=True)
 class Trigger:
@@ -73,6 +79,10 @@ class LazyGrammar:
     models echo a pseudo call (`{"name": …}`) or the prompt's markup as text instead of answering; a
     real call uses the format's own syntax. A trigger with rewrite tokens replaces the output so far with
     them (a fenced call becomes the format's call opening; see grammar.PrefixTrigger).
+
+    With a `decision` (tools/decision.py), the opening token (while the output is still blank) is chosen
+    by class, the format's call token or text without call-shaped openers; and right after a complete
+    call the turn may be kept open for the next call.
     """
 
     open_token: int | None
@@ -81,7 +91,11 @@ class LazyGrammar:
     piece: Callable[[int], bytes]
     first: npt.NDArray[np.bool_] | None
     n_vocab: int
+    decision: CallDecision | None = None
     active: GrammarConstraint | None = None
+    opening: bool = True  # nothing but whitespace written yet
+    after_body: bool = False  # the last token closed a call's object (the turn may end here)
+    calls_closed: int = 0  # calls after which the turn could have ended
     tokens: list[int] = field(default_factory=list)
     text: bytes = b""
     replacement: list[int] | None = None
@@ -94,8 +108,10 @@ class LazyGrammar:
     def accept(self, token: int) -> None:
         if self.active:
             self.active.accept(token)
+            self.after_body = self.piece(token).rstrip().endswith(b"}")
             return
         self.tokens.append(token)
+        self.opening = self.opening and not self.piece(token).strip()
         if token == self.open_token and self.on_open is not None:
             self._activate(self.on_open, [token])
         elif self.prefixes:
@@ -122,6 +138,21 @@ class LazyGrammar:
         out, self.replacement = self.replacement, None
         return out
 
+    def steer(
+        self, logits: npt.NDArray[np.float32], allowed: npt.NDArray[np.bool_] | None
+    ) -> npt.NDArray[np.bool_] | None:
+        if self.decision is None:
+            return None
+        if self.active is None:
+            return self.decision.opening(logits) if self.opening else None
+        # Only after the first call: when the turn was kept open after every call whose P(not ending)
+        # reached the threshold, some dev tasks ran on to 16 calls of the same tool (bench/agent_tasks.py).
+        if self.after_body and allowed is not None and allowed[self.decision.end].any():
+            self.calls_closed += 1  # a call just ended: the turn may end here
+            if self.calls_closed == 1:
+                return self.decision.after_call(logits, allowed)
+        return None
+
 
 @dataclass(slots=True)
 class BannedTokens:
@@ -141,6 +172,11 @@ class BannedTokens:
     def rewrite(self) -> list[int] | None:
         return None
 
+    def steer(
+        self, logits: npt.NDArray[np.float32], allowed: npt.NDArray[np.bool_] | None
+    ) -> npt.NDArray[np.bool_] | None:
+        return None
+
 
 class GrammarCompiler:
     """Per model: the llguidance tokenizer (built once, about a second) and an LRU of compiled grammars."""
@@ -151,7 +187,7 @@ class GrammarCompiler:
         self._lock = threading.Lock()
         self._tokenizer: llguidance.LLTokenizer | None = None
         self._cache: OrderedDict[str, llguidance.LLMatcher] = OrderedDict()
-        self._first: dict[str, npt.NDArray[np.bool_]] = {}
+        self._starts: dict[tuple[str, ...], npt.NDArray[np.bool_]] = {}
 
     def warm_up(self) -> None:
         """Builds the per-model parts now (about 1.5 s for a 150k vocabulary) instead of in the first
@@ -159,6 +195,8 @@ class GrammarCompiler:
         self._llg_tokenizer()
         self._first_mask("{")
         self._first_mask("{<")
+        self._starts_mask(CALL_OPENERS)
+        self._starts_mask(NEITHER)
 
     def factory(self, plan: GrammarPlan, open_token: int | None) -> Callable[[], Constraint]:
         """Compiles (or reuses) the plan's grammars; each call of the result serves one sequence.
@@ -175,7 +213,23 @@ class GrammarCompiler:
             for t in plan.prefixes
         ]
         piece, first = self._model.piece, self._first_mask(plan.first_banned) if plan.first_banned else None
-        return lambda: LazyGrammar(open_token, on_open, list(prefixes), piece, first, n_vocab)
+        decision = self._decision(plan, open_token) if on_open is not None else None
+        return lambda: LazyGrammar(open_token, on_open, list(prefixes), piece, first, n_vocab, decision)
+
+    def _decision(self, plan: GrammarPlan, open_token: int | None) -> CallDecision | None:
+        if open_token is None or (plan.threshold is None and plan.more is None):
+            return None
+        n_vocab = self._model.n_vocab
+        call = self._starts_mask(CALL_OPENERS).copy()
+        call[open_token] = True
+        force = np.zeros(n_vocab, dtype=bool)
+        force[open_token] = True
+        first = self._first_mask(plan.first_banned) if plan.first_banned else np.ones(n_vocab, dtype=bool)
+        end = np.zeros(n_vocab, dtype=bool)
+        end[self._model.eog_ids] = True
+        text_class = ~call & ~self._starts_mask(NEITHER)
+        text = end if plan.defer_text else first & ~call
+        return CallDecision(plan.threshold, plan.more, call, text_class, force, text, end)
 
     def ban(self, tokens: Collection[int]) -> Callable[[], Constraint]:
         mask = np.ones(self._model.n_vocab, dtype=bool)
@@ -186,13 +240,17 @@ class GrammarCompiler:
         return tuple(self._model.tokenize(text, add_special=False)) if text else ()
 
     def _first_mask(self, banned: str) -> npt.NDArray[np.bool_]:
-        """Mask of tokens that do not begin (after whitespace) with one of `banned`; once per model."""
+        """Mask of tokens that do not begin (after whitespace) with one of `banned`'s characters."""
+        return ~self._starts_mask(tuple(banned))
+
+    def _starts_mask(self, prefixes: tuple[str, ...]) -> npt.NDArray[np.bool_]:
+        """Mask of tokens that begin (after whitespace) with one of `prefixes`; once per model (~1 s)."""
         with self._lock:
-            if banned not in self._first:
-                prefixes = tuple(c.encode() for c in banned)
+            if prefixes not in self._starts:
+                encoded = tuple(p.encode() for p in prefixes)
                 pieces = (self._model.piece(t).lstrip() for t in range(self._model.n_vocab))
-                self._first[banned] = ~np.fromiter((p.startswith(prefixes) for p in pieces), dtype=bool)
-            return self._first[banned]
+                self._starts[prefixes] = np.fromiter((p.startswith(encoded) for p in pieces), dtype=bool)
+            return self._starts[prefixes]
 
     def _compiled(self, grammar: str) -> llguidance.LLMatcher:
         key = hashlib.sha256(grammar.encode()).hexdigest()

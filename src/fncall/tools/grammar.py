@@ -51,9 +51,24 @@ class GrammarPlan:
     # models echo a bare JSON pseudo-call, or the prompt's `<tools>` / `<tool_response>` markup, instead
     # of answering; a real call uses the format's own syntax (Llama's calls are bare JSON: nothing banned).
     first_banned: str = "{"
+    # `auto` with a call token (tools/decision.py): call or text at the answer's opening by class share
+    # against `threshold`, and after a complete call keep the turn open when P(not ending) >= `more`;
+    # None = plain sampling there.
+    threshold: float | None = None
+    more: float | None = None
+    defer_text: bool = False  # a text choice at the opening ends the output (another plan answers)
 
 
-def plan_grammars(fmt: ToolFormat, req: ToolRequest, tok: Tok, *, open_is_token: bool) -> GrammarPlan:
+def plan_grammars(
+    fmt: ToolFormat,
+    req: ToolRequest,
+    tok: Tok,
+    *,
+    open_is_token: bool,
+    threshold: float | None = None,
+    more: float | None = None,
+    defer_text: bool = False,
+) -> GrammarPlan:
     """The grammars for a request in a format; `tok` spells a marker (`<[id]>` for a special token)."""
     syntax = fmt.syntax
     bodies = _body_rules(syntax, req.callable_tools, tok)
@@ -83,6 +98,10 @@ def plan_grammars(fmt: ToolFormat, req: ToolRequest, tok: Tok, *, open_is_token:
         on_open_token=_grammar("calls", rules) if open_is_token else None,
         prefixes=tuple(prefixes),
         first_banned=_first_banned(syntax, open_is_token=open_is_token),
+        # Reasoning models open with <think>: the decisions were calibrated without one (not measured).
+        threshold=threshold if open_is_token and syntax.think is None else None,
+        more=more if open_is_token and syntax.think is None and req.parallel else None,
+        defer_text=defer_text,
     )
 
 

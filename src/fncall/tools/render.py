@@ -18,10 +18,10 @@ def prompt_inputs(
     fmt: ToolFormat,
     native: bool,
     *,
-    result_hint: bool = True,
+    result_hint: bool = False,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
-    """(messages, tools) to hand to the chat template. `result_hint=False` for templates that refuse a
-    system message after the first (the caller retries without it when rendering fails)."""
+    """(messages, tools) to hand to the chat template; `result_hint` closes a conversation that ends
+    with tool results with RESULT_HINT (a template that refuses a late system message raises)."""
     tools = [t.as_template_tool() for t in req.tools] if req else None
     if req and req.mode == "auto":
         messages = _with_system(list(messages), AUTO_HINT)
@@ -49,9 +49,14 @@ AUTO_HINT = (
 )
 
 
-# After a tool result Qwen2.5-Coder-1.5B hovers between answering, explaining how it would call the
-# function, and echoing the prompt's tool list (top first tokens within 0.4 logits of each other, so the
-# choice flips with llama.cpp's numerical noise); one sentence makes it answer from the result.
+# After tool results, for the answer only: once the model's own first-token probabilities (without this
+# sentence) chose text over a further call (tools/decision.py), the answer is written with it. Without it
+# Qwen2.5-Coder-1.5B hovers between answering, explaining how it would call a function, and echoing the
+# prompt's tool list (on bench/scenarios.py, 10 of 36 final answers lacked the results they had been
+# given). With it in the prompt of the decision as well, every further call the dev tasks needed lost:
+# the call-class share of the first token fell below 0.05 on all 13, from 0.1 and more without
+# (bench/decision_probe.py --result-hint; also with "Call further functions if the request still needs
+# them; otherwise answer …"). So the decision is made without it, and only a text answer gets it.
 RESULT_HINT = "Answer the user's request using the function results above."
 
 

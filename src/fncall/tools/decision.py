@@ -1,0 +1,110 @@
+"""Call or talk: the decision at the opening of an `auto`-mode answer, made on classes of tokens.
+
+A small model spreads its "I will call a function" intent over several spellings: its own call token,
+a Markdown fence, a bare `{`, Qwen's template-taught `{{`, a `[`. Greedy decoding compares single tokens,
+so a prose opener with 0.18 beats a call split into 0.17 + 0.11 + … and the request gets an explanation
+instead of calls. Here the decision weighs the classes: when the call-shaped openers together hold at
+least `threshold` of the probability, the answer opens with the format's own call token (from which the
+model writes every call the request needs, and the grammar holds them to the tools); otherwise it opens
+with text, and the call-shaped openers are barred from that first position so no half-call is written.
+
+Within the chosen class, sampling goes on as the request asks (temperature, top_p, …); the class choice
+itself is made on the model's own probabilities (temperature 1), the same for greedy and sampled requests.
+The thresholds are calibrated on a development split and measured end to end on a separate one (see
+README, "Call decisions", and bench/decision_probe.py); the reasons for each value are written next to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+# Tokens whose class is neither call nor text at an answer's opening (after whitespace): `{`, `{{`, `[` and
+# `<` open a call in some spellings, and also start echoes of the prompt's markup and of tool results
+# (`<tools>`, `{"name": …, "response": …}`) and are common in answers to requests no tool serves; they
+# are barred there and left out of both sides of the comparison.
+NEITHER = ("{", "[", "<")
+# Call-shaped openers counted for a call (besides the format's own call token): the Markdown fence.
+CALL_OPENERS = ("```",)
+
+
+@dataclass(slots=True, frozen=True, kw_only=True)
+class Thresholds:
+    """Where the call/text decisions are made, and the probabilities they need; None = no decision there
+    (see DEFAULT for the values and why)."""
+
+    first: float | None  # opening of an answer to a user message: the call class's share of call + text
+    after_results: float | None  # the same, right after tool results
+    more: float | None  # after the first call: P(not ending the turn) from which the turn stays open
+
+    def __post_init__(self) -> None:
+        for name in ("first", "after_results", "more"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise ValueError(f"call threshold {name} must be between 0 and 1, got {value}")
+
+
+# Calibrated on the development split with bench/decision_probe.py (BFCL v4 cases 20-39 of each
+# single-turn category, the dev half of bench/scenarios.py); measured end to end on the test split
+# (README, "Call decisions").
+DEFAULT = Thresholds(first=0.3, after_results=0.1, more=0.015)
+
+
+def parse(text: str) -> Thresholds | None:
+    """`--call-threshold`: 'default', 'off', or 'FIRST,AFTER_RESULTS,MORE', each 0..1 or 'off'."""
+    text = text.strip().lower()
+    if text == "default":
+        return DEFAULT
+    if text == "off":
+        return None
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) != 3:
+        raise ValueError(
+            "--call-threshold takes 'default', 'off', or three values 'FIRST,AFTER_RESULTS,MORE'"
+        )
+    try:
+        first, after, more = (None if p == "off" else float(p) for p in parts)
+    except ValueError as exc:
+        raise ValueError(f"--call-threshold: not a number in {text!r}") from exc
+    return Thresholds(first=first, after_results=after, more=more)
+
+
+@dataclass(slots=True, frozen=True)
+class CallDecision:
+    """One request's decision rules, with vocabulary masks built once per model and shared."""
+
+    threshold: float | None  # opening: call when the call class's share >= this; None = no decision
+    more: float | None  # after a call: keep the turn open when P(not ending) >= this; None = never
+    call: npt.NDArray[np.bool_]  # the call class: the format's call token and fences
+    text_class: npt.NDArray[np.bool_]  # the text class: neither call-shaped nor in NEITHER
+    force: npt.NDArray[np.bool_]  # only the format's call token
+    text: npt.NDArray[np.bool_]  # what a text answer may open with
+    end: npt.NDArray[np.bool_]  # end-of-turn tokens
+
+    def opening(self, logits: npt.NDArray[np.float32]) -> npt.NDArray[np.bool_] | None:
+        """The mask for an answer's opening token: the call token alone, or the text openers."""
+        if self.threshold is None:
+            return None
+        p = softmax(logits)
+        call, text = float(p[self.call].sum()), float(p[self.text_class].sum())
+        share = call / (call + text) if call + text > 0 else 0.0
+        return self.force if share >= self.threshold else self.text
+
+    def after_call(
+        self, logits: npt.NDArray[np.float32], allowed: npt.NDArray[np.bool_]
+    ) -> npt.NDArray[np.bool_] | None:
+        """Right after a complete call: `allowed` without the end-of-turn tokens when the model's own
+        P(not ending) reaches `more` (the model then writes its next call), else None."""
+        if self.more is None or not allowed[self.end].any():
+            return None
+        if 1.0 - float(softmax(logits)[self.end].sum()) < self.more:
+            return None
+        return allowed & ~self.end
+
+
+def softmax(logits: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    weights: npt.NDArray[np.float32] = np.exp(logits.astype(np.float32) - float(logits.max()))
+    weights /= weights.sum()
+    return weights

@@ -1,0 +1,38 @@
+"""Which plan a completion hands over to when its attempt is dropped unseen (api/generation.py)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+from fncall.api.generation import _next_plan
+from fncall.api.translate import Plan
+from fncall.engine.sampling import SamplingParams
+from fncall.engine.sequence import Finished, GenerationRequest, TextDelta
+
+
+def plan(**kw: Any) -> Plan:
+    return Plan(GenerationRequest((1, 2, 3), SamplingParams()), None, **kw)
+
+
+RETRY, ANSWER = plan(), plan()
+AFTER_RESULTS = plan(retry=RETRY, answer=ANSWER)
+
+
+def builder(*, repeated: bool = False, n_calls: int = 0) -> Any:
+    return SimpleNamespace(repeated=repeated, n_calls=n_calls)
+
+
+def test_a_repeated_answered_call_is_retried_without_tools() -> None:
+    assert _next_plan(AFTER_RESULTS, builder(repeated=True), TextDelta("x")) is RETRY
+
+
+def test_text_chosen_after_results_ends_empty_and_hands_over_to_the_answer() -> None:
+    assert _next_plan(AFTER_RESULTS, builder(), Finished("stop", 40, 0)) is ANSWER
+
+
+def test_anything_written_is_kept() -> None:
+    assert _next_plan(AFTER_RESULTS, builder(), Finished("stop", 40, 3)) is None
+    assert _next_plan(AFTER_RESULTS, builder(n_calls=1), Finished("stop", 40, 0)) is None
+    assert _next_plan(AFTER_RESULTS, builder(), TextDelta("")) is None
+    assert _next_plan(plan(), builder(), Finished("stop", 40, 0)) is None  # no answer plan: an empty reply
