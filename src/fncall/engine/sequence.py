@@ -113,6 +113,10 @@ class Sequence:
         """Tokens this sequence holds or will hold in the KV cache after the next decode."""
         return len(self.prompt) + len(self.output)
 
+    @property
+    def n_output(self) -> int:
+        return len(self.output)
+
     def recent(self) -> list[int]:
         """The repetition penalty's window: the last tokens of prompt and output (none when it is off)."""
         params = self.request.params
