@@ -31,6 +31,7 @@ class ServerConfig:
     request_timeout: float = 600.0  # seconds from submission to the last token; 0 = no limit
     shutdown_timeout: float = 30.0  # seconds running requests may take to finish after SIGTERM
     tool_format: str | None = None  # a name from `fncall formats`; None = detected from the chat template
+    ui: bool | None = None  # the playground at `/`; None = on when binding loopback only
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -59,6 +60,10 @@ class ServerConfig:
     @property
     def n_threads(self) -> int:
         return self.threads or default_threads()
+
+    @property
+    def ui_enabled(self) -> bool:
+        return self.loopback_only if self.ui is None else self.ui
 
     @property
     def loopback_only(self) -> bool:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fncall.api.choices import ChoiceBuilder, Delta
-from fncall.api.errors import APIError, request_timeout
+from fncall.api.errors import APIError, context_length_exceeded, request_timeout
 from fncall.api.translate import Plan
 from fncall.engine.engine import PromptTooLong
 from fncall.engine.scheduler import QueueFull
@@ -200,7 +200,7 @@ class Generation:
         try:
             self._seq = self._rt.engine.submit(plan.generation, self._bridge.emit)
         except PromptTooLong as exc:
-            raise APIError(str(exc), param="messages", code="context_length_exceeded") from exc
+            raise context_length_exceeded(exc) from exc
         except QueueFull as exc:
             raise APIError(
                 f"The server is busy ({exc}); retry shortly.",
