@@ -28,6 +28,8 @@ from tests.conftest import Server, start_server, stop_server
 pytestmark = pytest.mark.browser
 
 KEY = "sk-playground-test-key"
+# The key as the page keeps it, in this tab's session storage (blank documents may not touch storage).
+SEED_KEY = f"if (location.protocol === 'http:') sessionStorage.setItem('fncall.apiKey', {json.dumps(KEY)})"
 JS_DIR = Path(__file__).parent / "js"
 
 # Records the arguments of the first call card each time they change while it streams.
@@ -78,7 +80,7 @@ def shots(tmp_path: Path) -> Shots:
 @pytest.fixture
 def page(context: BrowserContext, server: Server, watch: Watch) -> Iterator[Page]:
     """The playground with the key already in this tab's session storage, connected to the server."""
-    context.add_init_script(f"sessionStorage.setItem('fncall.apiKey', {json.dumps(KEY)})")
+    context.add_init_script(SEED_KEY)
     page = context.new_page()
     page.goto(server.root + "/")
     expect(page.locator("#model")).to_contain_text(server.model_id)
@@ -300,7 +302,7 @@ def test_readable_at_375px_and_on_a_large_screen(
 ) -> None:
     context = browser.new_context(color_scheme=scheme, viewport={"width": 375, "height": 900})
     watch = watched(context)
-    context.add_init_script(f"sessionStorage.setItem('fncall.apiKey', {json.dumps(KEY)})")
+    context.add_init_script(SEED_KEY)
     page = context.new_page()
     page.goto(server.root + "/")
     expect(page.locator("#model")).to_contain_text(server.model_id)

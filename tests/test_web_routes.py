@@ -117,14 +117,17 @@ def test_check_accepts_what_the_route_accepts_and_counts_the_prompt(runtime: Run
     bare = check(client)
     with_tools = check(client, tools=[WEATHER], tool_choice="required", parallel_tool_calls=False)
     assert bare.status_code == with_tools.status_code == 200, with_tools.text
+    assert bare.json()["ok"] is with_tools.json()["ok"] is True, with_tools.text
     assert with_tools.json()["prompt_tokens"] > bare.json()["prompt_tokens"] > 0
     assert runtime.engine.stats().running == 0  # a dry run: nothing was generated
 
 
 def test_check_refuses_a_prompt_longer_than_the_context(runtime: Runtime) -> None:
     response = check(TestClient(app(runtime, ui=True)), messages=[{"role": "user", "content": "word " * 600}])
-    assert response.status_code == 400
-    assert response.json()["error"]["code"] == "context_length_exceeded"
+    assert response.status_code == 200  # the check worked; its answer is the refusal
+    answer = response.json()
+    assert (answer["ok"], answer["status"]) == (False, 400)
+    assert answer["error"]["code"] == "context_length_exceeded" and answer["error"]["param"] == "messages"
 
 
 def test_with_keys_the_page_is_open_and_its_api_is_not(runtime: Runtime) -> None:

@@ -70,11 +70,17 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 def openapi_paths(*, secured: bool) -> dict[str, Any]:
     security: dict[str, Any] = {"security": [{"bearerAuth": []}]} if secured else {}
     error = {"$ref": "#/components/schemas/ErrorResponse"}
+    error_body = {"$ref": "#/components/schemas/Error"}
     info_schema = {"type": "object", "required": ["model", "ctx", "slots", "tool_format", "defaults"]}
-    checked = {
+    accepted = {
         "type": "object",
         "properties": {"ok": {"const": True}, "prompt_tokens": {"type": "integer"}},
         "required": ["ok", "prompt_tokens"],
+    }
+    refused = {
+        "type": "object",
+        "properties": {"ok": {"const": False}, "status": {"type": "integer"}, "error": error_body},
+        "required": ["ok", "status", "error"],
     }
     return {
         "/": {
@@ -105,11 +111,13 @@ def openapi_paths(*, secured: bool) -> dict[str, Any]:
                     },
                 },
                 "responses": {
-                    "200": _json(checked, "The request would be accepted"),
-                    **{
-                        s: _json(error, "Refused, as the completion route would")
-                        for s in ("400", "401", "404", "413")
-                    },
+                    "200": _json(
+                        {"oneOf": [accepted, refused]},
+                        "Whether /v1/chat/completions would accept the request; if not, the status and "
+                        "error it would answer",
+                    ),
+                    "401": _json(error, "Bad key"),
+                    "413": _json(error, "Body larger than --max-body-bytes"),
                 },
                 **security,
             }

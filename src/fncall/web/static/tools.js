@@ -110,6 +110,11 @@ export class ToolsPanel {
     const show = (text, kind) => this.checked?.key === key && this.show(text, kind);
     try {
       const answer = await postJSON("ui/api/check", { model, messages, max_tokens: 1, ...fields });
+      if (!answer.ok) {
+        const { message, param } = answer.error;
+        show(param ? `${param}: ${message}` : message, "bad");
+        return null;
+      }
       const n = fields.tools.length;
       show(`✓ ${n} tool${n === 1 ? "" : "s"} accepted · ${answer.prompt_tokens} prompt tokens with this conversation`, "ok");
       return fields;
