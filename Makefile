@@ -17,7 +17,7 @@ export CMAKE_ARGS ?= $(LLAMA_CMAKE_ARGS)
 
 JS_STAMP := tests/js/node_modules/.fncall-installed
 
-.PHONY: install serve test check
+.PHONY: install serve test check chromium
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -43,6 +43,15 @@ $(JS_STAMP): tests/js/package.json tests/js/package-lock.json
 	cd tests/js && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-test: check $(JS_STAMP)
+# The playground's browser tests drive Debian's Chromium through Playwright (Playwright's own browser
+# download is not reachable from CI): installed with apt when missing, as root or through sudo.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$sudo apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends chromium; }
+
+test: check $(JS_STAMP) chromium
 	$(VENV)/bin/fncall pull default
 	$(PY) -m pytest

@@ -210,3 +210,25 @@ def test_odd_but_valid_requests_are_served(tiny_server: Server, payload: dict[st
     response = post(tiny_server, payload)
     assert response.status_code == 200, response.text
     validate("CreateChatCompletionResponse", response.json())
+
+
+@pytest.mark.parametrize(("name", "payload", "status", "param", "code"), CASES, ids=[c[0] for c in CASES])
+def test_the_playground_dry_run_refuses_what_the_route_refuses(
+    tiny_server: Server, name: str, payload: Any, status: int, param: str | None, code: str | None
+) -> None:
+    """`POST /ui/api/check` (the page's check as you type) answers each hostile request exactly as the
+    completion route does: same status, parameter and code (in its 200 answer; a body over the limit is
+    refused before any route, with the status itself)."""
+    response = post(tiny_server, payload, "/ui/api/check")
+    answer = response.json()
+    if status == 413:
+        assert response.status_code == 413, response.text
+    else:
+        assert response.status_code == 200 and (answer.pop("ok"), answer.pop("status")) == (False, status)
+    error = answer
+    validate("ErrorResponse", error)
+    assert error["error"]["param"] == param, error
+    if code is not None:
+        assert error["error"]["code"] == code, error
+    ok = post(tiny_server, body(max_tokens=1), "/ui/api/check")
+    assert ok.status_code == 200 and ok.json()["ok"] is True, ok.text

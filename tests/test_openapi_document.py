@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fncall.api.openapi import _DOCS_PAGE, openapi_document
+from fncall.api.docs import _PAGE as DOCS_PAGE
+from fncall.api.openapi import openapi_document
 from fncall.api.protocol import ChatCompletionRequest
 
 
@@ -55,5 +56,11 @@ def test_security_is_declared_only_when_keys_are_set() -> None:
     assert "security" not in document(True)["paths"]["/health"]["get"]
 
 
-def test_docs_page_loads_our_document() -> None:
-    assert 'url: "./openapi.json"' in _DOCS_PAGE and "swagger-ui-bundle.js" in _DOCS_PAGE
+def test_docs_page_loads_swagger_ui_from_the_package() -> None:
+    assert "docs/assets/swagger-ui-bundle.js" in DOCS_PAGE and "https://" not in DOCS_PAGE
+
+
+def test_mounted_paths_are_merged_in() -> None:
+    extra = {"/x": {"get": {"operationId": "x", "responses": {"200": {"description": "x"}}}}}
+    doc = json.loads(openapi_document(False, json.dumps(extra)))
+    assert doc["paths"]["/x"] == extra["/x"] and "/v1/models" in doc["paths"]

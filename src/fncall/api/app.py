@@ -21,10 +21,11 @@ from starlette.routing import Route
 from fncall.api.access_log import AccessLog
 from fncall.api.auth import ApiKeys, RequireApiKey
 from fncall.api.completions import chat_completions
+from fncall.api.docs import docs_routes
 from fncall.api.errors import APIError, error_response, model_not_found, server_error
 from fncall.api.limits import BodyLimit
 from fncall.api.metrics import Metrics, metrics_endpoint
-from fncall.api.openapi import docs_endpoint, openapi_endpoint
+from fncall.api.openapi import openapi_endpoint
 from fncall.api.shutdown import Admission, AdmissionGate
 from fncall.config import ServerConfig
 from fncall.runtime import Runtime
@@ -91,7 +92,7 @@ def create_app(
         Route("/health", health, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/openapi.json", openapi_endpoint, methods=["GET"]),
-        Route("/docs", docs_endpoint, methods=["GET"]),
+        *docs_routes(),
     ]
     for prefix in PREFIXES:
         routes += [

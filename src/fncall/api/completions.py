@@ -55,7 +55,9 @@ async def parse_request(request: Request) -> ChatCompletionRequest:
         raise from_validation_error(exc) from None
 
 
-async def chat_completions(request: Request) -> Response:
+async def plan_request(request: Request) -> tuple[ChatCompletionRequest, Plan]:
+    """Parses, checks and plans a chat request: whatever a client can get wrong before generation
+    starts raises an APIError here (the playground's dry run calls it too)."""
     rt: Runtime = request.app.state.runtime
     req = await parse_request(request)
     record = access_record(request)
@@ -63,7 +65,12 @@ async def chat_completions(request: Request) -> Response:
         record.model = req.model
     if req.model not in rt.names:
         raise model_not_found(req.model)
-    plan = await anyio.to_thread.run_sync(generation_plan, rt, req)
+    return req, await anyio.to_thread.run_sync(generation_plan, rt, req)
+
+
+async def chat_completions(request: Request) -> Response:
+    rt: Runtime = request.app.state.runtime
+    req, plan = await plan_request(request)
     generation = _generation(request, rt, plan)
     generation.start()
     meta = Meta(f"chatcmpl-{secrets.token_urlsafe(18)}", int(time.time()), rt.model_id, rt.fingerprint)

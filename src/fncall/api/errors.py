@@ -48,6 +48,10 @@ def model_not_found(model: str) -> APIError:
     )
 
 
+def context_length_exceeded(exc: Exception) -> APIError:
+    return APIError(str(exc), param="messages", code="context_length_exceeded")
+
+
 def server_error(message: str) -> APIError:
     return APIError(message, status=500, type="server_error")
 

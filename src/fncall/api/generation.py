@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fncall.api.choices import ChoiceBuilder, Delta
-from fncall.api.errors import APIError, request_timeout
+from fncall.api.errors import APIError, context_length_exceeded, request_timeout
 from fncall.api.translate import Plan
 from fncall.engine.client import Submitted
 from fncall.engine.engine import PromptTooLong
@@ -203,7 +203,7 @@ class Generation:
         try:
             self._seq = self._rt.engine.submit(plan.generation, self._bridge.emit)
         except PromptTooLong as exc:
-            raise APIError(str(exc), param="messages", code="context_length_exceeded") from exc
+            raise context_length_exceeded(exc) from exc
         except QueueFull as exc:
             raise APIError(
                 f"The server is busy ({exc}); retry shortly.",

@@ -1,8 +1,9 @@
-"""Our own OpenAPI 3.1 document (`GET /openapi.json`) and its interactive page (`GET /docs`).
+"""Our own OpenAPI 3.1 document (`GET /openapi.json`); `docs.py` renders it at `/docs`.
 
 Request bodies are described by the very pydantic models that parse them (`protocol.py`); responses by
 the documentation-only models below, which say what we send (a subset of OpenAI's schema: the tests
-check every body against both). The page is Swagger UI, loaded from a CDN as FastAPI does.
+check every body against both). Routes that an optional part of the server mounts (the playground)
+describe themselves in `app.state.openapi_paths`, which is merged in.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 
 from fncall import __version__
 from fncall.api.protocol import ChatCompletionRequest
@@ -183,9 +184,12 @@ def _paths(secured: bool) -> dict[str, Any]:
     }
 
 
-@lru_cache(maxsize=2)
-def openapi_document(secured: bool) -> str:
-    """The document as JSON text; built once per variant (pydantic schema generation takes ~50 ms)."""
+@lru_cache(maxsize=4)
+def openapi_document(secured: bool, extra_paths: str = "{}") -> str:
+    """The document as JSON text; built once per variant (pydantic schema generation takes ~50 ms).
+
+    `extra_paths` is JSON text (hashable, so the variant can be cached) of more path items.
+    """
     models: list[type[BaseModel]] = [ChatCompletionRequest, ChatCompletion, ModelList, Model, ErrorResponse]
     _, top = models_json_schema(
         [(m, "validation" if m is ChatCompletionRequest else "serialization") for m in models],
@@ -199,7 +203,7 @@ def openapi_document(secured: bool) -> str:
             "description": "OpenAI-compatible chat completions with function calling. Every `/v1` route "
             "is also served under `/v1/openai`. Errors have OpenAI's shape.",
         },
-        "paths": _paths(secured),
+        "paths": _paths(secured) | json.loads(extra_paths),
         "components": {
             "schemas": top["$defs"],
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
@@ -210,29 +214,5 @@ def openapi_document(secured: bool) -> str:
 
 async def openapi_endpoint(request: Request) -> Response:
     secured = bool(request.app.state.config.api_keys)
-    return Response(openapi_document(secured), media_type="application/json")
-
-
-_SWAGGER_UI = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5"
-_DOCS_PAGE = f"""<!doctype html>
-<html>
-<head>
-<meta charset="utf-8">
-<title>fncall API</title>
-<link rel="stylesheet" href="{_SWAGGER_UI}/swagger-ui.css">
-</head>
-<body>
-<div id="swagger-ui"></div>
-<script src="{_SWAGGER_UI}/swagger-ui-bundle.js"></script>
-<script>
-SwaggerUIBundle({{
-  url: "./openapi.json", dom_id: "#swagger-ui", deepLinking: true, persistAuthorization: true
-}});
-</script>
-</body>
-</html>
-"""
-
-
-async def docs_endpoint(request: Request) -> Response:
-    return HTMLResponse(_DOCS_PAGE)
+    extra = json.dumps(getattr(request.app.state, "openapi_paths", {}), sort_keys=True)
+    return Response(openapi_document(secured, extra), media_type="application/json")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from fncall.engine.engine import EngineStats
+from fncall.engine.engine import EngineConfig, EngineStats
 from fncall.engine.sequence import Emit, GenerationRequest
 
 
@@ -25,6 +25,12 @@ class Submitted(Protocol):
 
 
 class EngineClient(Protocol):
+    @property
+    def config(self) -> EngineConfig: ...
+
+    def check_prompt(self, n_prompt: int) -> None:
+        """Raises engine.PromptTooLong unless a prompt of `n_prompt` tokens leaves room to generate."""
+
     def submit(self, request: GenerationRequest, emit: Emit) -> Submitted:
         """Queues a request; `emit` gets its events (TextDelta…, then one Finished), on any thread.
 

@@ -60,6 +60,12 @@ class PromptTooLong(ValueError):
         self.n_ctx = n_ctx
 
 
+def check_prompt(n_prompt: int, config: EngineConfig) -> None:
+    """Raises PromptTooLong unless a prompt of `n_prompt` tokens leaves room to generate."""
+    if n_prompt == 0 or n_prompt >= config.n_ctx:
+        raise PromptTooLong(n_prompt, config.n_ctx)
+
+
 class Engine:
     def __init__(self, model: LlamaModel, config: EngineConfig) -> None:
         self.model = model
@@ -97,11 +103,14 @@ class Engine:
         self._masks.shutdown()
         self.ctx.close()
 
+    def check_prompt(self, n_prompt: int) -> None:
+        """Raises PromptTooLong unless a prompt of `n_prompt` tokens leaves room to generate."""
+        check_prompt(n_prompt, self.config)
+
     def submit(self, request: GenerationRequest, emit: Emit) -> Sequence:
         """Queues a request; raises PromptTooLong or scheduler.QueueFull (both client-facing)."""
         n_prompt = len(request.prompt)
-        if n_prompt == 0 or n_prompt >= self.config.n_ctx:
-            raise PromptTooLong(n_prompt, self.config.n_ctx)
+        self.check_prompt(n_prompt)
         room = self.config.n_ctx - n_prompt
         max_new = min(request.params.max_tokens or room, room)
         seq = Sequence(request=request, emit=emit, max_new_tokens=max_new)

@@ -20,7 +20,7 @@ from typing import Any, cast
 from ray import exceptions as ray_errors
 from ray.serve.handle import DeploymentHandle, DeploymentResponseGenerator
 
-from fncall.engine.engine import EngineConfig, EngineStats, PromptTooLong
+from fncall.engine.engine import EngineConfig, EngineStats, check_prompt
 from fncall.engine.sampling import SamplingParams
 from fncall.engine.sequence import Emit, Event, Finished, GenerationRequest
 from fncall.runtime import ToolConstraint
@@ -77,11 +77,16 @@ class RemoteEngine:
         self._config = config
         self._stats = stats
 
+    @property
+    def config(self) -> EngineConfig:
+        return self._config
+
+    def check_prompt(self, n_prompt: int) -> None:
+        check_prompt(n_prompt, self._config)
+
     def submit(self, request: GenerationRequest, emit: Emit) -> RemoteSubmission:
         """Must run on the event loop that serves the request (it starts the streaming task there)."""
-        n_prompt = len(request.prompt)
-        if n_prompt == 0 or n_prompt >= self._config.n_ctx:  # as Engine.submit: refused before routing
-            raise PromptTooLong(n_prompt, self._config.n_ctx)
+        self.check_prompt(len(request.prompt))  # as Engine.submit: refused before routing
         factory = request.constraint_factory
         if factory is not None and not isinstance(factory, ToolConstraint):
             raise TypeError("a remote engine needs constraints made by Runtime.tool_constraint")
