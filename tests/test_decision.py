@@ -67,6 +67,14 @@ def test_steer_decides_only_while_the_answer_is_blank() -> None:
     assert lazy.steer(call_heavy, None) is None
 
 
+def test_below_the_threshold_an_answer_to_a_user_opens_as_sampled() -> None:
+    as_sampled = CallDecision(0.5, None, CALL, TEXT_CLASS, FORCE, None, END)
+    below = logits_for(0.001, 0.25, 0.1, 0.3, 0.1, 0.049, 0.2, 0.0001, 0.0009)  # share 0.36
+    assert as_sampled.opening(below) is None
+    above = logits_for(0.001, 0.45, 0.1, 0.2, 0.1, 0.049, 0.1, 0.0001, 0.0009)  # share 0.61
+    assert as_sampled.opening(above) is FORCE
+
+
 def test_no_decision_without_a_rule() -> None:
     lazy = LazyGrammar(0, None, [], lambda t: PIECES[t], None, len(PIECES))
     assert lazy.steer(logits_for(0.9, 0.02, 0.02, 0.02, 0.02, 0.01, 0.005, 0.004, 0.001), None) is None

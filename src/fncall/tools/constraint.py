@@ -224,11 +224,12 @@ class GrammarCompiler:
         call[open_token] = True
         force = np.zeros(n_vocab, dtype=bool)
         force[open_token] = True
-        first = self._first_mask(plan.first_banned) if plan.first_banned else np.ones(n_vocab, dtype=bool)
         end = np.zeros(n_vocab, dtype=bool)
         end[self._model.eog_ids] = True
         text_class = ~call & ~self._starts_mask(NEITHER)
-        text = end if plan.defer_text else first & ~call
+        # Below the threshold an answer to a user opens as sampled (forcing text there barred fences that
+        # were right, see tools/decision.py); after tool results text is deferred to the answer's plan.
+        text = end if plan.defer_text else None
         return CallDecision(plan.threshold, plan.more, call, text_class, force, text, end)
 
     def ban(self, tokens: Collection[int]) -> Callable[[], Constraint]:

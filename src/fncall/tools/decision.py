@@ -49,7 +49,7 @@ class Thresholds:
 # Calibrated on the development split with bench/decision_probe.py (BFCL v4 cases 20-39 of each
 # single-turn category, the dev half of bench/scenarios.py); measured end to end on the test split
 # (README, "Call decisions").
-DEFAULT = Thresholds(first=None, after_results=0.1, more=0.015)
+DEFAULT = Thresholds(first=0.5, after_results=0.1, more=0.015)
 
 
 def parse(text: str) -> Thresholds | None:
@@ -80,11 +80,12 @@ class CallDecision:
     call: npt.NDArray[np.bool_]  # the call class: the format's call token and fences
     text_class: npt.NDArray[np.bool_]  # the text class: neither call-shaped nor in NEITHER
     force: npt.NDArray[np.bool_]  # only the format's call token
-    text: npt.NDArray[np.bool_]  # what a text answer may open with
+    text: npt.NDArray[np.bool_] | None  # below the threshold: what the opening may be; None = as it is
     end: npt.NDArray[np.bool_]  # end-of-turn tokens
 
     def opening(self, logits: npt.NDArray[np.float32]) -> npt.NDArray[np.bool_] | None:
-        """The mask for an answer's opening token: the call token alone, or the text openers."""
+        """The mask for an answer's opening token: the call token alone when the call class's share of
+        call + text reaches the threshold, else `text` (None: the opening is sampled as it is)."""
         if self.threshold is None:
             return None
         p = softmax(logits)
