@@ -105,6 +105,7 @@ def test_info_reports_the_model_and_its_defaults(runtime: Runtime) -> None:
         "top_k": 0,
         "min_p": 0.0,
         "max_tokens": None,
+        "source": "OpenAI's defaults",  # the tiny model's GGUF and package carry none of their own
     }
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -108,7 +107,7 @@ class Runtime:
         sampling = resolve(metadata=model.metadata, packaged=packaged, override=config.sampling_defaults)
         log.info("sampling defaults for parameters a request omits: %s", sampling.describe())
         grammars = GrammarCompiler(model)
-        threading.Thread(target=grammars.warm_up, name="fncall-grammar-warm-up", daemon=True).start()
+        grammars.start_warm_up()
         return cls(
             model=model,
             template=template,
@@ -126,6 +125,7 @@ class Runtime:
 
     def close(self) -> None:
         self.engine.stop()
+        self.grammars.join_warm_up()
         self.model.close()
 
     def prompt_tokens(

@@ -188,6 +188,17 @@ class GrammarCompiler:
         self._tokenizer: llguidance.LLTokenizer | None = None
         self._cache: OrderedDict[str, llguidance.LLMatcher] = OrderedDict()
         self._starts: dict[tuple[str, ...], npt.NDArray[np.bool_]] = {}
+        self._warm_thread: threading.Thread | None = None
+
+    def start_warm_up(self) -> None:
+        """Runs `warm_up` on a background thread; `join_warm_up` before the model is freed, since the
+        thread reads its vocabulary (freeing it mid-read crashes the process)."""
+        self._warm_thread = threading.Thread(target=self.warm_up, name="fncall-grammar-warm-up", daemon=True)
+        self._warm_thread.start()
+
+    def join_warm_up(self) -> None:
+        if self._warm_thread is not None:
+            self._warm_thread.join()
 
     def warm_up(self) -> None:
         """Builds the per-model parts now (about 1.5 s for a 150k vocabulary) instead of in the first
