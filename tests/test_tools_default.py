@@ -138,3 +138,72 @@ def test_sdk_stream_helper_final_completion_equals_non_streamed(client: openai.O
     assert [(c.function.name, c.function.arguments) for c in final.message.tool_calls or []] == [
         (c.function.name, c.function.arguments) for c in whole.message.tool_calls
     ]
+
+
+STOCKS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_stock_price",
+            "description": "Get the latest price of a stock in US dollars.",
+            "parameters": {
+                "type": "object",
+                "properties": {"symbol": {"type": "string"}},
+                "required": ["symbol"],
+            },
+        },
+    },
+    {
+        "type": "function",
+        "function": {
+            "name": "buy_shares",
+            "description": "Buy shares of a stock.",
+            "parameters": {
+                "type": "object",
+                "properties": {"symbol": {"type": "string"}, "quantity": {"type": "integer"}},
+                "required": ["symbol", "quantity"],
+            },
+        },
+    },
+]
+
+
+def test_seed_example_as_written_gets_the_models_sampling(client: openai.OpenAI) -> None:
+    """No temperature, as the seed sends it: the model's own defaults apply (a fixed seed only makes
+    the run repeatable); the call, then an answer with the result, streamed and not."""
+    for stream in (False, True):
+        kwargs: dict[str, Any] = {"model": "default", "messages": QUESTION, "tools": TOOLS, "seed": 3}
+        if stream:
+            with client.chat.completions.stream(**kwargs) as events:
+                message = events.get_final_completion().choices[0].message
+        else:
+            message = client.chat.completions.create(**kwargs).choices[0].message
+        [call] = message.tool_calls or []
+        location = json.loads(call.function.arguments)["location"]
+        assert call.function.name == "get_current_weather" and "San Francisco" in location
+        follow_up = [*QUESTION, message.model_dump(exclude_none=True), tool_result(call.id, location)]
+        answer = client.chat.completions.create(**kwargs | {"messages": follow_up}).choices[0].message
+        assert "60" in (answer.content or "")
+
+
+def test_a_result_that_decides_the_next_action_gets_that_call(client: openai.OpenAI) -> None:
+    """After a result the decision is made on the model's own probabilities without the answer's
+    closing sentence (which moved this call's mass to prose): the condition holds, so it buys."""
+    ask = "Check the price of ACME. If it is below 100 dollars, buy 10 shares."
+    lookup = {
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "get_stock_price", "arguments": '{"symbol": "ACME"}'},
+    }
+    conversation = [
+        {"role": "user", "content": ask},
+        {"role": "assistant", "content": None, "tool_calls": [lookup]},
+        {"role": "tool", "tool_call_id": "call_1", "content": json.dumps({"symbol": "ACME", "price": 87.5})},
+    ]
+    reply = client.chat.completions.create(
+        model="default", messages=conversation, tools=STOCKS, temperature=0, max_tokens=100
+    ).choices[0]
+    assert reply.finish_reason == "tool_calls", reply.message.content
+    [call] = reply.message.tool_calls or []
+    assert call.function.name == "buy_shares"
+    assert json.loads(call.function.arguments) == {"symbol": "ACME", "quantity": 10}
