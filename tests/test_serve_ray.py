@@ -33,7 +33,8 @@ TINY = ("--model", "tiny", "--threads", "1", "--ctx", "1024")
 def ray_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayServer]:
     log = tmp_path_factory.mktemp("ray") / "serve.log"
     # max_ongoing 4 on 2 slots: a replica takes requests that wait in its engine queue (see the fault test)
-    options = ("--ray-option", "stats_period=0.5", "--ray-option", "max_ongoing=4")
+    # max_waiting 1: one request may wait in a replica's engine queue and one in Serve's router queue
+    options = ("--ray-option", "stats_period=0.5", "--ray-option", "max_ongoing=4", "--max-waiting", "1")
     server = start_ray_server(
         *TINY, "--parallel", str(SLOTS), "--replicas", "2", *options, log=log, replicas=2
     )
@@ -181,6 +182,38 @@ def test_requests_sharing_a_tool_preamble_land_on_its_replica(ray_server: RaySer
 
 
 STORY = {"role": "system", "content": "You write long stories. " * 12}
+
+
+def test_a_full_cluster_answers_429_and_keeps_serving(ray_server: RayServer) -> None:
+    """More requests at once than the replicas' slots and queues hold: the extra ones are refused with
+    the single-process server's 429 (whether Serve's router or a replica's engine queue refused them),
+    never a 500, and the cluster serves again once they are done."""
+    body = {"model": "tiny", "max_tokens": 32, "logit_bias": {"0": -100, "1": -100, "2": -100}}
+    statuses: list[tuple[int, dict[str, Any]]] = []
+
+    def ask(i: int) -> None:
+        messages = [{"role": "user", "content": f"Story number {i}, please."}]
+        response = httpx.post(
+            f"{ray_server.root}/v1/chat/completions", json=body | {"messages": messages}, timeout=120
+        )
+        statuses.append((response.status_code, response.json()))
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(14)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=180)
+    codes = sorted(code for code, _ in statuses)
+    assert len(codes) == 14 and set(codes) <= {200, 429}, codes
+    assert 429 in codes and codes.count(200) >= SLOTS, codes
+    for code, payload in statuses:
+        if code == 429:
+            assert payload["error"]["type"] == "rate_limit_error", payload
+            assert payload["error"]["code"] == "rate_limit_exceeded", payload
+    reply = _client(ray_server.base_url).chat.completions.create(
+        model="tiny", messages=[{"role": "user", "content": "Still there?"}], max_tokens=2
+    )
+    assert reply.choices[0].finish_reason in ("length", "stop")
 
 
 def _long_stream(root: str, events: list[dict[str, Any]]) -> None:

@@ -52,6 +52,16 @@ def context_length_exceeded(exc: Exception) -> APIError:
     return APIError(str(exc), param="messages", code="context_length_exceeded")
 
 
+def server_busy(detail: str) -> APIError:
+    return APIError(
+        f"The server is busy ({detail}); retry shortly.",
+        status=429,
+        type="rate_limit_error",
+        code="rate_limit_exceeded",
+        headers={"Retry-After": "1"},
+    )
+
+
 def server_error(message: str) -> APIError:
     return APIError(message, status=500, type="server_error")
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fncall.api.choices import ChoiceBuilder, Delta
-from fncall.api.errors import APIError, context_length_exceeded, request_timeout
+from fncall.api.errors import APIError, context_length_exceeded, request_timeout, server_busy
 from fncall.api.translate import Plan
 from fncall.engine.client import Submitted
 from fncall.engine.engine import PromptTooLong
@@ -147,6 +147,8 @@ class Generation:
                         # The output was rewritten while the parser still held all of it back (a
                         # fenced call's head, see grammar.PrefixTrigger): nothing was sent, start over.
                         builder = self._builder(plan)
+                    if isinstance(event, Finished) and event.refused:
+                        raise server_busy(event.error or "no room")
                     out = builder.feed(event.text) if isinstance(event, TextDelta) else builder.finish()
                     self._timestamp(event)
                     switch = _next_plan(plan, builder, event)
@@ -205,13 +207,7 @@ class Generation:
         except PromptTooLong as exc:
             raise context_length_exceeded(exc) from exc
         except QueueFull as exc:
-            raise APIError(
-                f"The server is busy ({exc}); retry shortly.",
-                status=429,
-                type="rate_limit_error",
-                code="rate_limit_exceeded",
-                headers={"Retry-After": "1"},
-            ) from exc
+            raise server_busy(str(exc)) from exc
 
 
 def _next_plan(plan: Plan, builder: ChoiceBuilder, event: Event) -> Plan | None:

@@ -61,6 +61,9 @@ class Finished:
     completion_tokens: int
     cached_tokens: int = 0
     error: str | None = None
+    # With `error`: the request was refused for lack of room before it started (a remote engine's full
+    # queue); the API answers it as it answers scheduler.QueueFull, with a 429.
+    refused: bool = False
 
 
 Event = TextDelta | Finished

@@ -6,7 +6,8 @@ and the replica's events come back in batches over a streaming `DeploymentHandle
 
 Faults: a replica that dies before sending anything is replaced by another attempt (Serve's router
 drops dead replicas); one that dies after sending ends the request with Finished('error'), which the
-API turns into an error event or a 500.
+API turns into an error event or a 500. No room (Serve's router queue full, or the replica's engine
+queue full) ends it with Finished(refused=True), which the API answers with a 429 like a local QueueFull.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from ray import exceptions as ray_errors
+from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle, DeploymentResponseGenerator
 
 from fncall.engine.engine import EngineConfig, EngineStats, check_prompt
 from fncall.engine.sampling import SamplingParams
+from fncall.engine.scheduler import QueueFull
 from fncall.engine.sequence import Emit, Event, Finished, GenerationRequest
 from fncall.runtime import ToolConstraint
 from fncall.tools.spec import ToolRequest
@@ -131,6 +134,11 @@ class RemoteEngine:
                     "engine replica lost before answering (%s); retrying (%d/%d)", exc, attempt, ATTEMPTS
                 )
                 await asyncio.sleep(0.1 * attempt)
+            except (BackPressureError, QueueFull) as exc:  # a replica's QueueFull arrives as a subclass
+                if received:  # never after the first event; if it were, the request failed mid-way
+                    raise
+                emit(Finished("error", n_prompt, 0, error=str(exc).splitlines()[0], refused=True))
+                return
             except Exception as exc:  # the replica raised: a bug or a refused request, ends this request only
                 log.exception("engine replica failed")
                 emit(Finished("error", n_prompt, submission.n_output, error=f"{type(exc).__name__}: {exc}"))
