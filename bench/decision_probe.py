@@ -231,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bfcl-limit", type=int, default=20)
     parser.add_argument("--tasks", choices=("dev", "test", "all", "none"), default="dev")
     parser.add_argument("--sweep", action="store_true")
+    parser.add_argument("--threads", type=int, default=2, help="llama.cpp threads")
     parser.add_argument("--classes", default="open,fence")
     parser.add_argument("--points", default="first,more,after", help="decision points to probe")
     parser.add_argument("--result-hint", help="a system message to add after tool results")
@@ -246,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         template = ChatTemplate.load(
             model.chat_template, override=None, bos_token="", eos_token=model.token_text(model.eos_id)
         )
-        ctx = LlamaContext(model, n_ctx_seq=8192, n_seq=1, n_threads=2, n_batch=512)
+        ctx = LlamaContext(model, n_ctx_seq=8192, n_seq=1, n_threads=args.threads, n_batch=512)
         probe = Probe(model, ctx, template)
         probe.result_hint = args.result_hint
         if args.auto_hint_file:
