@@ -60,6 +60,11 @@ class Runtime:
     grammars: GrammarCompiler
     sampling: SamplingDefaults = OPENAI  # for parameters a request omits
     call_thresholds: Thresholds | None = DEFAULT_THRESHOLDS  # auto mode's call/text decision; None = off
+    served: tuple[str, ...] = ()  # the names /v1/models lists (--served-model-name); empty = model_id
+
+    @property
+    def listed(self) -> tuple[str, ...]:
+        return self.served or (self.model_id,)
 
     @classmethod
     def open(
@@ -94,7 +99,8 @@ class Runtime:
         else:
             engine = local = Engine(model, engine_config)
             local.start()
-        model_id = config.model_id or resolved.model_id
+        served = tuple(dict.fromkeys([*filter(None, [config.model_id]), *config.served_model_names]))
+        model_id = served[0] if served else resolved.model_id
         seed = f"{__version__}|{llama_cpp.__version__}|{model_id}|{resolved.path.stat().st_size}"
         tool_format, native_tools = choose(template.source, config.tool_format, specials)
         tool_format = with_reasoning(tool_format, template.source, _generation_prompt(template))
@@ -113,7 +119,7 @@ class Runtime:
             template=template,
             engine=engine,
             model_id=model_id,
-            names=frozenset({model_id, resolved.model_id, resolved.alias}),
+            names=frozenset({*served, model_id, resolved.model_id, resolved.alias}),
             fingerprint="fp_" + hashlib.sha256(seed.encode()).hexdigest()[:10],
             created=int(time.time()),
             tool_format=tool_format,
@@ -121,6 +127,7 @@ class Runtime:
             grammars=grammars,
             sampling=sampling,
             call_thresholds=parse_thresholds(config.call_threshold),
+            served=served,
         )
 
     def close(self) -> None:

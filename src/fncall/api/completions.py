@@ -73,7 +73,8 @@ async def chat_completions(request: Request) -> Response:
     req, plan = await plan_request(request)
     generation = _generation(request, rt, plan)
     generation.start()
-    meta = Meta(f"chatcmpl-{secrets.token_urlsafe(18)}", int(time.time()), rt.model_id, rt.fingerprint)
+    # The response names the model as the request did (one of its aliases), like vLLM and OpenAI.
+    meta = Meta(f"chatcmpl-{secrets.token_urlsafe(18)}", int(time.time()), req.model, rt.fingerprint)
     if req.stream:
         include_usage = bool(req.stream_options and req.stream_options.include_usage)
         return GenerationStream(_stream(meta, generation, include_usage), generation)

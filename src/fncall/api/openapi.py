@@ -148,6 +148,8 @@ def _paths(secured: bool) -> dict[str, Any]:
             "get": {
                 "operationId": "listModels",
                 "summary": "List the served model",
+                "description": "One entry per served name (`--served-model-name`, in order), or the "
+                "model's derived id when none is given; every entry is the same model.",
                 "responses": {"200": _json("ModelList", "The served model"), **_errors("401", "503")},
                 **security,
             }
@@ -156,6 +158,8 @@ def _paths(secured: bool) -> dict[str, Any]:
             "get": {
                 "operationId": "retrieveModel",
                 "summary": "Retrieve the served model by its id or alias",
+                "description": "Any name the model answers to (a served name, its derived id, the "
+                "`--model` alias) returns a card with that name as `id`; others are 404.",
                 "parameters": [
                     {"name": "model", "in": "path", "required": True, "schema": {"type": "string"}}
                 ],
