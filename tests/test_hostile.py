@@ -37,6 +37,10 @@ def nested(depth: int) -> dict[str, Any]:
     return schema
 
 
+def schema_format(schema: Any) -> dict[str, Any]:
+    return {"type": "json_schema", "json_schema": {"name": "out", "schema": schema}}
+
+
 def body(**fields: Any) -> dict[str, Any]:
     return {"model": MODEL, "messages": ASK, "max_tokens": 2} | fields
 
@@ -125,7 +129,21 @@ CASES: list[tuple[str, Any, int, str | None, str | None]] = [
     ("logit_bias token out of vocab", body(logit_bias={"99999999": 1}), 400, "logit_bias", None),
     ("logit_bias value too big", body(logit_bias={"1": 200}), 400, "logit_bias", None),
     ("logprobs", body(logprobs=True), 400, "logprobs", "unsupported_value"),
-    ("json_schema response_format", body(response_format={"type": "json_schema"}), 400, "response_format",
+    # -- structured outputs
+    ("json_schema without json_schema", body(response_format={"type": "json_schema"}), 400,
+     "response_format.json_schema", "invalid_value"),
+    ("json_object without the word JSON", body(response_format={"type": "json_object"}), 400, "messages",
+     "invalid_value"),
+    ("response_format type unknown", body(response_format={"type": "yaml"}), 400, "response_format.type",
+     None),
+    ("response_format a string", body(response_format="json"), 400, "response_format", None),
+    ("json_schema schema not compilable", body(response_format=schema_format({"type": "nope"})), 400,
+     "response_format", "invalid_value"),
+    ("json_schema schema 200 kB", body(response_format=schema_format({"description": "x" * 200_000})), 400,
+     "response_format.json_schema.schema", "invalid_value"),
+    ("json_schema nested 300 deep", body(response_format=schema_format(nested(300))), 400, None, None),
+    ("json_schema with tools in auto",
+     body(response_format=schema_format({"type": "object"}), tools=[WEATHER]), 400, "response_format",
      "unsupported_value"),
     ("legacy functions", body(functions=[WEATHER["function"]]), 400, "functions", "unsupported_parameter"),
     # -- tools

@@ -26,7 +26,7 @@ from fncall.tools.decision import DEFAULT as DEFAULT_THRESHOLDS
 from fncall.tools.decision import Thresholds
 from fncall.tools.decision import parse as parse_thresholds
 from fncall.tools.formats import ToolFormat, choose, marker_tokens, with_reasoning
-from fncall.tools.grammar import plan_grammars
+from fncall.tools.grammar import OutputSchema, output_plan, plan_grammars
 from fncall.tools.spec import ToolRequest
 
 log = logging.getLogger(__name__)
@@ -184,6 +184,10 @@ class Runtime:
         )
         make = self.grammars.factory(plan, open_token)
         return ToolConstraint(req, make, after_results=after_results, decide=decide)
+
+    def output_constraint(self, output: OutputSchema) -> Callable[[], Constraint]:
+        """Per-sequence constraint for structured output; compiles on first use (blocking, cached)."""
+        return self.grammars.factory(output_plan(output), None)
 
     def _marker(self, text: str) -> str:
         """A special token by id (llguidance needs `<[id]>` for those), else a quoted literal."""

@@ -136,6 +136,11 @@ def _paths(secured: bool) -> dict[str, Any]:
             "post": {
                 "operationId": "createChatCompletion",
                 "summary": "Create a chat completion (with tools and streaming)",
+                "description": "`response_format`: `text`; `json_object` (the answer is a JSON object; the "
+                "messages must contain the word JSON); `json_schema` with `name`, `schema` and `strict` (the "
+                "answer is JSON valid against the schema, enforced by a grammar; `strict` closes every "
+                "object). A schema that cannot be compiled is a 400 naming `response_format`; JSON output "
+                "with tools that may be called (`tool_choice` other than `none`) is not supported yet.",
                 "requestBody": {
                     "required": True,
                     "content": {"application/json": {"schema": _ref("ChatCompletionRequest")}},

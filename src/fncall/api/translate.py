@@ -5,20 +5,23 @@ Parameter values we cannot honour are refused here with a 400 naming the paramet
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from fncall.api.choices import canonical_json
 from fncall.api.errors import APIError, unsupported
 from fncall.api.protocol import ChatCompletionRequest
+from fncall.api.response_format import output_schema
 from fncall.chat.messages import to_template_messages
 from fncall.chat.template import TemplateRenderError
 from fncall.engine.sampling import SamplingParams
-from fncall.engine.sequence import GenerationRequest
+from fncall.engine.sequence import Constraint, GenerationRequest
 from fncall.errors import InvalidParam
 from fncall.models.sampling import OPENAI, SamplingDefaults
 from fncall.runtime import Runtime
 from fncall.tools.constraint import GrammarError
+from fncall.tools.grammar import OutputSchema
 from fncall.tools.render import prompt_inputs
 from fncall.tools.spec import ToolRequest, parse_tool_request
 
@@ -47,8 +50,6 @@ def check_supported(req: ChatCompletionRequest) -> None:
         raise unsupported("n", "only n=1 is supported; send several requests for several choices.")
     if req.logprobs:
         raise unsupported("logprobs", "log probabilities are not supported yet.")
-    if req.response_format is not None and req.response_format.type != "text":
-        raise unsupported("response_format", f"'{req.response_format.type}' is not supported yet.")
     if req.modalities and set(req.modalities) != {"text"}:
         raise unsupported("modalities", "only text output is supported.")
     for name in ("functions", "function_call"):
@@ -115,10 +116,13 @@ def generation_plan(rt: Runtime, req: ChatCompletionRequest) -> Plan:
     params = sampling_params(req, rt.model.n_vocab, rt.sampling)
     try:
         tools = parse_tool_request(req.tools, req.tool_choice, req.parallel_tool_calls)
+        output = output_schema(req, tools)
         messages = to_template_messages([m.model_dump(exclude_none=True) for m in req.messages])
         after_results = bool(tools and tools.mode == "auto" and messages[-1]["role"] == "tool")
         decides = after_results and tools is not None and rt.decides(tools)
         generation = _generation(rt, messages, tools, params, hint=after_results and not decides)
+        if output is not None:
+            generation = replace(generation, constraint_factory=_output_constraint(rt, output))
         retry = answer = None
         if after_results and tools is not None:
             no_calls = replace(tools, mode="none")
@@ -134,6 +138,17 @@ def generation_plan(rt: Runtime, req: ChatCompletionRequest) -> Plan:
             f"The tools' parameter schemas could not be compiled into a grammar: {exc}", param="tools"
         ) from exc
     return Plan(generation, tools, answered_calls(messages), retry, answer)
+
+
+def _output_constraint(rt: Runtime, output: OutputSchema) -> Callable[[], Constraint]:
+    try:
+        return rt.output_constraint(output)
+    except GrammarError as exc:
+        raise APIError(
+            f"The response_format schema could not be compiled into a grammar: {exc}",
+            param="response_format",
+            code="invalid_value",
+        ) from exc
 
 
 def _answer_plan(

@@ -59,6 +59,23 @@ class GrammarPlan:
     defer_text: bool = False  # a text choice at the opening ends the output (another plan answers)
 
 
+@dataclass(slots=True, frozen=True)
+class OutputSchema:
+    """Structured output (`response_format`): the whole answer is JSON valid against `schema`."""
+
+    schema: dict[str, Any]
+    strict: bool = False
+
+
+def output_plan(output: OutputSchema) -> GrammarPlan:
+    """The answer constrained from its first token; objects closed as for tool arguments (`strict`
+    closes every one). Whitespace is the compact style too: a free-whitespace grammar lets a small model
+    pad the answer with newlines until max_tokens."""
+    schema = dict(_closed(output.schema, force=output.strict))
+    schema["x-guidance"] = _JSON_STYLE
+    return GrammarPlan(start=_grammar("answer", [f"answer: %json {json.dumps(schema)}"]), on_open_token=None)
+
+
 def plan_grammars(
     fmt: ToolFormat,
     req: ToolRequest,
