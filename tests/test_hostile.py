@@ -145,7 +145,13 @@ CASES: list[tuple[str, Any, int, str | None, str | None]] = [
     ("json_schema with tools in auto",
      body(response_format=schema_format({"type": "object"}), tools=[WEATHER]), 400, "response_format",
      "unsupported_value"),
-    ("legacy functions", body(functions=[WEATHER["function"]]), 400, "functions", "unsupported_parameter"),
+    # -- legacy functions / function_call
+    ("functions and tools together", body(functions=[WEATHER["function"]], tools=[WEATHER]), 400, "functions",
+     "invalid_value"),
+    ("function_call without functions", body(function_call="auto"), 400, "function_call", "invalid_value"),
+    ("function_call naming no function", body(functions=[WEATHER["function"]], function_call={"name": "x"}),
+     400, "function_call.name", None),
+    ("functions empty", body(functions=[]), 400, "functions", "invalid_value"),
     # -- tools
     ("tools an object", body(tools=WEATHER), 400, "tools", None),
     ("129 tools", body(tools=[tool(f"f{i}") for i in range(129)]), 400, "tools", None),

@@ -140,7 +140,9 @@ def _paths(secured: bool) -> dict[str, Any]:
                 "messages must contain the word JSON); `json_schema` with `name`, `schema` and `strict` (the "
                 "answer is JSON valid against the schema, enforced by a grammar; `strict` closes every "
                 "object). A schema that cannot be compiled is a 400 naming `response_format`; JSON output "
-                "with tools that may be called (`tool_choice` other than `none`) is not supported yet.",
+                "with tools that may be called (`tool_choice` other than `none`) is not supported yet. The "
+                "deprecated `functions` / `function_call` map onto `tools` / `tool_choice` (one call at "
+                "most) and are answered with `message.function_call` and `finish_reason: function_call`.",
                 "requestBody": {
                     "required": True,
                     "content": {"application/json": {"schema": _ref("ChatCompletionRequest")}},

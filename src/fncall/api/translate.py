@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from fncall.api import legacy_functions
 from fncall.api.choices import canonical_json
 from fncall.api.errors import APIError, unsupported
 from fncall.api.protocol import ChatCompletionRequest
@@ -52,13 +53,6 @@ def check_supported(req: ChatCompletionRequest) -> None:
         raise unsupported("logprobs", "log probabilities are not supported yet.")
     if req.modalities and set(req.modalities) != {"text"}:
         raise unsupported("modalities", "only text output is supported.")
-    for name in ("functions", "function_call"):
-        if getattr(req, name) is not None:
-            raise APIError(
-                f"'{name}' is deprecated and not supported; use 'tools' and 'tool_choice' instead.",
-                param=name,
-                code="unsupported_parameter",
-            )
 
 
 def sampling_params(
@@ -113,6 +107,7 @@ def _logit_bias(req: ChatCompletionRequest, n_vocab: int) -> dict[int, float]:
 def generation_plan(rt: Runtime, req: ChatCompletionRequest) -> Plan:
     """Validates and renders a request; blocking (tokenization, grammar compile): run off the event loop."""
     check_supported(req)
+    original, req = req, legacy_functions.as_tools(req)
     params = sampling_params(req, rt.model.n_vocab, rt.sampling)
     try:
         tools = parse_tool_request(req.tools, req.tool_choice, req.parallel_tool_calls)
@@ -130,7 +125,8 @@ def generation_plan(rt: Runtime, req: ChatCompletionRequest) -> Plan:
             if decides:
                 answer = _answer_plan(rt, messages, tools, params, retry)
     except InvalidParam as exc:
-        raise APIError(exc.message, param=exc.param, code="invalid_value") from exc
+        param = legacy_functions.param(exc.param) if legacy_functions.is_legacy(original) else exc.param
+        raise APIError(exc.message, param=param, code="invalid_value") from exc
     except TemplateRenderError as exc:
         raise APIError(str(exc), param="messages", code="invalid_value") from exc
     except GrammarError as exc:
