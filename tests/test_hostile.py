@@ -142,9 +142,6 @@ CASES: list[tuple[str, Any, int, str | None, str | None]] = [
     ("json_schema schema 200 kB", body(response_format=schema_format({"description": "x" * 200_000})), 400,
      "response_format.json_schema.schema", "invalid_value"),
     ("json_schema nested 300 deep", body(response_format=schema_format(nested(300))), 400, None, None),
-    ("json_schema with tools in auto",
-     body(response_format=schema_format({"type": "object"}), tools=[WEATHER]), 400, "response_format",
-     "unsupported_value"),
     # -- legacy functions / function_call
     ("functions and tools together", body(functions=[WEATHER["function"]], tools=[WEATHER]), 400, "functions",
      "invalid_value"),

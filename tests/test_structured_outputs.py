@@ -28,7 +28,10 @@ PERSON = {
         "tags": {"type": "array", "items": {"type": "string", "maxLength": 10}, "maxItems": 3},
         "address": {
             "type": "object",
-            "properties": {"city": {"type": "string", "maxLength": 20}, "zip": {"type": "string"}},
+            "properties": {
+                "city": {"type": "string", "maxLength": 20},
+                "zip": {"type": "string", "maxLength": 10},
+            },
             "required": ["city"],
         },
     },
@@ -121,6 +124,54 @@ def test_tool_choice_none_with_a_schema_gives_json(client: openai.OpenAI) -> Non
     Draft202012Validator(PERSON).validate(json.loads(reply.choices[0].message.content or ""))
 
 
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["What is the weather in Paris?", "Describe a person as JSON.", "Hello there, who are you?"],
+)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_tools_in_auto_give_calls_or_schema_valid_json(
+    client: openai.OpenAI, question: str, seed: int
+) -> None:
+    kwargs: Any = {
+        "model": "tiny",
+        "messages": [{"role": "user", "content": question}],
+        "tools": [WEATHER_TOOL],
+        "response_format": _schema_format(PERSON),
+        "max_tokens": 200,
+        "temperature": 0,
+    }
+    whole = client.chat.completions.create(**kwargs)
+    validate("CreateChatCompletionResponse", whole.model_dump(mode="json", exclude_unset=True))
+    message = whole.choices[0].message
+    if message.tool_calls:
+        assert whole.choices[0].finish_reason == "tool_calls" and message.content is None
+        for call in message.tool_calls:
+            assert call.function.name == "get_weather"  # type: ignore[union-attr]
+            assert isinstance(json.loads(call.function.arguments)["city"], str)  # type: ignore[union-attr]
+    else:
+        Draft202012Validator(PERSON).validate(json.loads(message.content or ""))
+    chunks = list(client.chat.completions.create(**kwargs, stream=True))
+    streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert streamed == (message.content or "")
+    names = [
+        t.function.name
+        for c in chunks
+        if c.choices
+        for t in c.choices[0].delta.tool_calls or ()
+        if t.function
+    ]
+    assert [n for n in names if n] == [c.function.name for c in message.tool_calls or ()]  # type: ignore[union-attr]
+
+
 @pytest.mark.parametrize(
     ("fmt", "messages", "param"),
     [
@@ -176,3 +227,28 @@ def test_bad_response_formats_are_400_naming_the_parameter(
         timeout=60,
     )
     assert ok.status_code == 200
+
+
+def test_sampled_answers_with_tools_are_calls_or_json_and_both_occur(client: openai.OpenAI) -> None:
+    kinds = set()
+    for seed in range(8):
+        reply = client.chat.completions.create(
+            model="tiny",
+            messages=[{"role": "user", "content": "What is the weather in Paris?"}],
+            tools=[WEATHER_TOOL],  # type: ignore[list-item]
+            response_format=_schema_format(PERSON),  # type: ignore[arg-type]
+            max_tokens=200,
+            temperature=1.0,
+            seed=seed,
+        )
+        message = reply.choices[0].message
+        if reply.choices[0].finish_reason == "length":  # an unbounded string argument ran on: cut short
+            continue
+        if message.tool_calls:
+            kinds.add("calls")
+            for call in message.tool_calls:
+                assert isinstance(json.loads(call.function.arguments)["city"], str)  # type: ignore[union-attr]
+        else:
+            kinds.add("json")
+            Draft202012Validator(PERSON).validate(json.loads(message.content or ""))
+    assert kinds == {"calls", "json"}

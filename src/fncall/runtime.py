@@ -157,12 +157,18 @@ class Runtime:
         )
 
     def tool_constraint(
-        self, req: ToolRequest, *, after_results: bool = False, decide: bool = True
+        self,
+        req: ToolRequest,
+        *,
+        after_results: bool = False,
+        decide: bool = True,
+        output: OutputSchema | None = None,
     ) -> ToolConstraint:
         """Per-sequence constraint factory for a tool request; compiles on first use (blocking).
 
         `after_results`: the conversation ends with tool results (the decision there differs: a text
-        choice ends the attempt, see translate.Plan.answer); `decide=False`: no decision at the opening.
+        choice ends the attempt, see translate.Plan.answer); `decide=False`: no decision at the opening;
+        `output` (structured outputs, `auto` only): the answer is calls or that JSON, from the first token.
         """
         syntax = self.tool_format.syntax
         open_token = _special_token(self.model, syntax.trigger) if syntax.trigger else None
@@ -181,6 +187,7 @@ class Runtime:
             threshold=opening,
             more=rules.more if rules else None,
             defer_text=after_results,
+            output=output,
         )
         make = self.grammars.factory(plan, open_token)
         return ToolConstraint(req, make, after_results=after_results, decide=decide)

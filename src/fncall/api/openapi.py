@@ -139,8 +139,8 @@ def _paths(secured: bool) -> dict[str, Any]:
                 "description": "`response_format`: `text`; `json_object` (the answer is a JSON object; the "
                 "messages must contain the word JSON); `json_schema` with `name`, `schema` and `strict` (the "
                 "answer is JSON valid against the schema, enforced by a grammar; `strict` closes every "
-                "object). A schema that cannot be compiled is a 400 naming `response_format`; JSON output "
-                "with tools that may be called (`tool_choice` other than `none`) is not supported yet. The "
+                "object). A schema that cannot be compiled is a 400 naming `response_format`. With tools in "
+                "`auto` mode the answer is calls or schema-valid JSON content. The "
                 "deprecated `functions` / `function_call` map onto `tools` / `tool_choice` (one call at "
                 "most) and are answered with `message.function_call` and `finish_reason: function_call`.",
                 "requestBody": {

@@ -12,7 +12,7 @@ import json
 import re
 from typing import Any
 
-from fncall.api.errors import APIError, unsupported
+from fncall.api.errors import APIError
 from fncall.api.protocol import ChatCompletionRequest
 from fncall.tools.grammar import OutputSchema
 from fncall.tools.spec import ToolRequest
@@ -26,10 +26,6 @@ def output_schema(req: ChatCompletionRequest, tools: ToolRequest | None) -> Outp
     fmt = req.response_format
     if fmt is None or fmt.type == "text":
         return None
-    if tools is not None and tools.mode != "none":
-        raise unsupported(
-            "response_format", "JSON output together with tools that may be called is not supported yet."
-        )
     if fmt.type == "json_object":
         if not any("json" in _text(m.model_dump()).lower() for m in req.messages):
             raise APIError(

@@ -116,10 +116,10 @@ def generation_plan(rt: Runtime, req: ChatCompletionRequest) -> Plan:
         after_results = bool(tools and tools.mode == "auto" and messages[-1]["role"] == "tool")
         decides = after_results and tools is not None and rt.decides(tools)
         generation = _generation(rt, messages, tools, params, hint=after_results and not decides)
-        if output is not None:
-            generation = replace(generation, constraint_factory=_output_constraint(rt, output))
+        if output is not None and (tools is None or tools.mode in ("auto", "none")):
+            generation = replace(generation, constraint_factory=_output_constraint(rt, output, tools))
         retry = answer = None
-        if after_results and tools is not None:
+        if after_results and tools is not None and output is None:
             no_calls = replace(tools, mode="none")
             retry = Plan(_generation(rt, messages, None, params, ban=no_calls), None)
             if decides:
@@ -136,8 +136,13 @@ def generation_plan(rt: Runtime, req: ChatCompletionRequest) -> Plan:
     return Plan(generation, tools, answered_calls(messages), retry, answer)
 
 
-def _output_constraint(rt: Runtime, output: OutputSchema) -> Callable[[], Constraint]:
+def _output_constraint(
+    rt: Runtime, output: OutputSchema, tools: ToolRequest | None
+) -> Callable[[], Constraint]:
+    """The JSON answer's constraint; with tools in `auto`, calls or the JSON answer from the first token."""
     try:
+        if tools is not None and tools.mode == "auto":
+            return rt.tool_constraint(tools, output=output)
         return rt.output_constraint(output)
     except GrammarError as exc:
         raise APIError(
