@@ -37,6 +37,10 @@ def nested(depth: int) -> dict[str, Any]:
     return schema
 
 
+def schema_format(schema: Any) -> dict[str, Any]:
+    return {"type": "json_schema", "json_schema": {"name": "out", "schema": schema}}
+
+
 def body(**fields: Any) -> dict[str, Any]:
     return {"model": MODEL, "messages": ASK, "max_tokens": 2} | fields
 
@@ -97,6 +101,10 @@ CASES: list[tuple[str, Any, int, str | None, str | None]] = [
     ("model missing", {"messages": ASK}, 400, "model", "missing_required_parameter"),
     ("model a number", body(model=7), 400, "model", None),
     ("unknown model", body(model="gpt-9"), 404, "model", "model_not_found"),
+    ("unserved hub-style model name", body(model="meta-llama/Meta-Llama-3.1-70B-Instruct"), 404, "model",
+     "model_not_found"),
+    ("model name 100 kB long", body(model="m" * 100_000), 404, "model", "model_not_found"),
+    ("model a list of names", body(model=["tiny"]), 400, "model", None),
     ("messages missing", {"model": MODEL}, 400, "messages", "missing_required_parameter"),
     ("messages empty", body(messages=[]), 400, "messages", None),
     ("messages an object", body(messages={"role": "user"}), 400, "messages", None),
@@ -121,9 +129,26 @@ CASES: list[tuple[str, Any, int, str | None, str | None]] = [
     ("logit_bias token out of vocab", body(logit_bias={"99999999": 1}), 400, "logit_bias", None),
     ("logit_bias value too big", body(logit_bias={"1": 200}), 400, "logit_bias", None),
     ("logprobs", body(logprobs=True), 400, "logprobs", "unsupported_value"),
-    ("json_schema response_format", body(response_format={"type": "json_schema"}), 400, "response_format",
-     "unsupported_value"),
-    ("legacy functions", body(functions=[WEATHER["function"]]), 400, "functions", "unsupported_parameter"),
+    # -- structured outputs
+    ("json_schema without json_schema", body(response_format={"type": "json_schema"}), 400,
+     "response_format.json_schema", "invalid_value"),
+    ("json_object without the word JSON", body(response_format={"type": "json_object"}), 400, "messages",
+     "invalid_value"),
+    ("response_format type unknown", body(response_format={"type": "yaml"}), 400, "response_format.type",
+     None),
+    ("response_format a string", body(response_format="json"), 400, "response_format", None),
+    ("json_schema schema not compilable", body(response_format=schema_format({"type": "nope"})), 400,
+     "response_format", "invalid_value"),
+    ("json_schema schema 200 kB", body(response_format=schema_format({"description": "x" * 200_000})), 400,
+     "response_format.json_schema.schema", "invalid_value"),
+    ("json_schema nested 300 deep", body(response_format=schema_format(nested(300))), 400, None, None),
+    # -- legacy functions / function_call
+    ("functions and tools together", body(functions=[WEATHER["function"]], tools=[WEATHER]), 400, "functions",
+     "invalid_value"),
+    ("function_call without functions", body(function_call="auto"), 400, "function_call", "invalid_value"),
+    ("function_call naming no function", body(functions=[WEATHER["function"]], function_call={"name": "x"}),
+     400, "function_call.name", None),
+    ("functions empty", body(functions=[]), 400, "functions", "invalid_value"),
     # -- tools
     ("tools an object", body(tools=WEATHER), 400, "tools", None),
     ("129 tools", body(tools=[tool(f"f{i}") for i in range(129)]), 400, "tools", None),

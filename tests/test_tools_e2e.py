@@ -227,7 +227,7 @@ BAD = [
         "tool_choice.function.name",
     ),
     ("choice without tools", {"tool_choice": "required"}, "tool_choice"),
-    ("legacy functions", {"functions": [WEATHER["function"]]}, "functions"),
+    ("legacy functions with tools", {"functions": [WEATHER["function"]], "tools": [WEATHER]}, "functions"),
     (
         "uncompilable schema",
         {

@@ -95,6 +95,15 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get("FNCALL_API_KEY_FILE"),
         help="file of API keys, one per line ('#' comments) [FNCALL_API_KEY_FILE]",
     )
+    serve.add_argument(
+        "--served-model-name",
+        action="append",
+        default=[],
+        metavar="NAME",
+        dest="served_model_names",
+        help="a name the model is served under and /v1/models lists (the first is reported by "
+        "/health); repeatable [FNCALL_SERVED_MODEL_NAME, comma-separated]",
+    )
     _ray_flags(serve)
     serve.add_argument(
         "--ui",
@@ -117,7 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     fields = {field: getattr(args, field) for _, field, _ in _SERVE_FLAGS.values()}
     try:
         keys = api_keys(args.api_keys, args.api_key_file)
-        config = ServerConfig(**fields, api_keys=keys, ui=args.ui)
+        names = served_model_names(args.served_model_names)
+        config = ServerConfig(**fields, api_keys=keys, served_model_names=names, ui=args.ui)
     except ValueError as exc:
         sys.exit(f"fncall: {exc}")
     if args.ray:
@@ -176,6 +186,12 @@ def api_keys(flags: Sequence[str], key_file: Path | None) -> tuple[str, ...]:
             sys.exit(f"fncall: cannot read the API key file: {exc}")
         keys += [line for line in lines if not line.lstrip().startswith("#")]
     return tuple(dict.fromkeys(k.strip() for k in keys if k.strip()))
+
+
+def served_model_names(flags: Sequence[str]) -> tuple[str, ...]:
+    """The flags' names, or else FNCALL_SERVED_MODEL_NAME's (comma-separated), in order, once each."""
+    names = flags or os.environ.get("FNCALL_SERVED_MODEL_NAME", "").split(",")
+    return tuple(dict.fromkeys(n.strip() for n in names if n.strip()))
 
 
 def warn_if_exposed(config: ServerConfig) -> None:

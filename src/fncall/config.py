@@ -22,6 +22,8 @@ class ServerConfig:
     threads: int = 0  # 0 = one per available core, up to 8
     parallel: int = 4  # slots; like llama-server, and each idle slot keeps a prefix for reuse
     model_id: str | None = None
+    # More names the model answers to (vLLM's --served-model-name); /v1/models lists each of them.
+    served_model_names: tuple[str, ...] = ()
     chat_template: Path | None = None
     max_waiting: int = 64
     log_level: str = "info"
@@ -66,6 +68,11 @@ class ServerConfig:
             raise ValueError(f"max_body_bytes must be at least 1024, got {self.max_body_bytes}")
         if self.request_timeout < 0 or self.shutdown_timeout < 0:
             raise ValueError("request_timeout and shutdown_timeout must be at least 0")
+        for name in self.served_model_names:
+            if not name or len(name) > 256 or any(c.isspace() or not c.isprintable() for c in name):
+                raise ValueError(
+                    f"served model names must be 1-256 printable characters without spaces: {name!r}"
+                )
         for key in self.api_keys:
             if not key or any(c.isspace() for c in key):
                 raise ValueError("API keys must be non-empty and contain no whitespace")

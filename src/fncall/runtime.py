@@ -26,7 +26,7 @@ from fncall.tools.decision import DEFAULT as DEFAULT_THRESHOLDS
 from fncall.tools.decision import Thresholds
 from fncall.tools.decision import parse as parse_thresholds
 from fncall.tools.formats import ToolFormat, choose, marker_tokens, with_reasoning
-from fncall.tools.grammar import plan_grammars
+from fncall.tools.grammar import OutputSchema, output_plan, plan_grammars
 from fncall.tools.spec import ToolRequest
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,11 @@ class Runtime:
     grammars: GrammarCompiler
     sampling: SamplingDefaults = OPENAI  # for parameters a request omits
     call_thresholds: Thresholds | None = DEFAULT_THRESHOLDS  # auto mode's call/text decision; None = off
+    served: tuple[str, ...] = ()  # the names /v1/models lists (--served-model-name); empty = model_id
+
+    @property
+    def listed(self) -> tuple[str, ...]:
+        return self.served or (self.model_id,)
 
     @classmethod
     def open(
@@ -94,7 +99,8 @@ class Runtime:
         else:
             engine = local = Engine(model, engine_config)
             local.start()
-        model_id = config.model_id or resolved.model_id
+        served = tuple(dict.fromkeys([*filter(None, [config.model_id]), *config.served_model_names]))
+        model_id = served[0] if served else resolved.model_id
         seed = f"{__version__}|{llama_cpp.__version__}|{model_id}|{resolved.path.stat().st_size}"
         tool_format, native_tools = choose(template.source, config.tool_format, specials)
         tool_format = with_reasoning(tool_format, template.source, _generation_prompt(template))
@@ -113,7 +119,7 @@ class Runtime:
             template=template,
             engine=engine,
             model_id=model_id,
-            names=frozenset({model_id, resolved.model_id, resolved.alias}),
+            names=frozenset({*served, model_id, resolved.model_id, resolved.alias}),
             fingerprint="fp_" + hashlib.sha256(seed.encode()).hexdigest()[:10],
             created=int(time.time()),
             tool_format=tool_format,
@@ -121,6 +127,7 @@ class Runtime:
             grammars=grammars,
             sampling=sampling,
             call_thresholds=parse_thresholds(config.call_threshold),
+            served=served,
         )
 
     def close(self) -> None:
@@ -150,12 +157,18 @@ class Runtime:
         )
 
     def tool_constraint(
-        self, req: ToolRequest, *, after_results: bool = False, decide: bool = True
+        self,
+        req: ToolRequest,
+        *,
+        after_results: bool = False,
+        decide: bool = True,
+        output: OutputSchema | None = None,
     ) -> ToolConstraint:
         """Per-sequence constraint factory for a tool request; compiles on first use (blocking).
 
         `after_results`: the conversation ends with tool results (the decision there differs: a text
-        choice ends the attempt, see translate.Plan.answer); `decide=False`: no decision at the opening.
+        choice ends the attempt, see translate.Plan.answer); `decide=False`: no decision at the opening;
+        `output` (structured outputs, `auto` only): the answer is calls or that JSON, from the first token.
         """
         syntax = self.tool_format.syntax
         open_token = _special_token(self.model, syntax.trigger) if syntax.trigger else None
@@ -174,9 +187,14 @@ class Runtime:
             threshold=opening,
             more=rules.more if rules else None,
             defer_text=after_results,
+            output=output,
         )
         make = self.grammars.factory(plan, open_token)
         return ToolConstraint(req, make, after_results=after_results, decide=decide)
+
+    def output_constraint(self, output: OutputSchema) -> Callable[[], Constraint]:
+        """Per-sequence constraint for structured output; compiles on first use (blocking, cached)."""
+        return self.grammars.factory(output_plan(output), None)
 
     def _marker(self, text: str) -> str:
         """A special token by id (llguidance needs `<[id]>` for those), else a quoted literal."""

@@ -35,20 +35,22 @@ log = logging.getLogger(__name__)
 PREFIXES = ("/v1", "/v1/openai")
 
 
-def _model_card(rt: Runtime) -> dict[str, Any]:
-    return {"id": rt.model_id, "object": "model", "created": rt.created, "owned_by": "fncall"}
+def _model_card(rt: Runtime, name: str) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": rt.created, "owned_by": "fncall"}
 
 
 async def list_models(request: Request) -> Response:
     rt: Runtime = request.app.state.runtime
-    return JSONResponse({"object": "list", "data": [_model_card(rt)]})
+    return JSONResponse({"object": "list", "data": [_model_card(rt, name) for name in rt.listed]})
 
 
 async def get_model(request: Request) -> Response:
+    """Any name the model answers to, listed or not (e.g. `tiny`), gets a card under that name."""
     rt: Runtime = request.app.state.runtime
-    if request.path_params["model"] not in rt.names:
-        raise model_not_found(request.path_params["model"])
-    return JSONResponse(_model_card(rt))
+    name = request.path_params["model"]
+    if name not in rt.names:
+        raise model_not_found(name)
+    return JSONResponse(_model_card(rt, name))
 
 
 async def health(request: Request) -> Response:

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from fncall.api import legacy_functions
 from fncall.api.access_log import access_record
 from fncall.api.choices import Delta, merge
 from fncall.api.errors import APIError, from_validation_error, model_not_found, server_error
@@ -73,11 +74,13 @@ async def chat_completions(request: Request) -> Response:
     req, plan = await plan_request(request)
     generation = _generation(request, rt, plan)
     generation.start()
-    meta = Meta(f"chatcmpl-{secrets.token_urlsafe(18)}", int(time.time()), rt.model_id, rt.fingerprint)
+    # The response names the model as the request did (one of its aliases), like vLLM and OpenAI.
+    meta = Meta(f"chatcmpl-{secrets.token_urlsafe(18)}", int(time.time()), req.model, rt.fingerprint)
     if req.stream:
         include_usage = bool(req.stream_options and req.stream_options.include_usage)
-        return GenerationStream(_stream(meta, generation, include_usage), generation)
-    return await _complete(request, meta, generation)
+        legacy = legacy_functions.is_legacy(req)
+        return GenerationStream(_stream(meta, generation, include_usage, legacy=legacy), generation)
+    return await _complete(request, meta, generation, legacy=legacy_functions.is_legacy(req))
 
 
 class GenerationStream(StreamingResponse):
@@ -112,7 +115,7 @@ def _generation(request: Request, rt: Runtime, plan: Plan) -> Generation:
     return generation
 
 
-async def _complete(request: Request, meta: Meta, generation: Generation) -> Response:
+async def _complete(request: Request, meta: Meta, generation: Generation, *, legacy: bool) -> Response:
     watcher = asyncio.create_task(_cancel_on_disconnect(request, generation))
     deltas: list[Delta] = []
     try:
@@ -126,7 +129,10 @@ async def _complete(request: Request, meta: Meta, generation: Generation) -> Res
         generation.cancel()  # no-op when finished; frees the slot if this handler was cancelled
     if done.error is not None:
         raise server_error(f"The engine failed while generating: {done.error}")
-    choice = {"index": 0, "message": merge(deltas), "logprobs": None, "finish_reason": done.finish_reason}
+    message, finish = merge(deltas), done.finish_reason
+    if legacy:
+        message, finish = legacy_functions.message(message), legacy_functions.finish_reason(finish)
+    choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
     return JSONResponse(meta.envelope("chat.completion") | {"choices": [choice], "usage": done.usage})
 
 
@@ -138,7 +144,9 @@ async def _cancel_on_disconnect(request: Request, generation: Generation) -> Non
             return
 
 
-async def _stream(meta: Meta, generation: Generation, include_usage: bool) -> AsyncIterator[str]:
+async def _stream(
+    meta: Meta, generation: Generation, include_usage: bool, *, legacy: bool = False
+) -> AsyncIterator[str]:
     """SSE body; starlette cancels this generator when the client disconnects, which cancels the sequence."""
     extra = {"usage": None} if include_usage else {}
 
@@ -153,12 +161,13 @@ async def _stream(meta: Meta, generation: Generation, include_usage: bool) -> As
                 yield sse_event(item.body())
                 return
             if not isinstance(item, Done):
-                yield chunk(item)
+                yield chunk(legacy_functions.delta(item) if legacy else item)
             elif item.error is not None:
                 yield sse_event(server_error(f"The engine failed while generating: {item.error}").body())
                 return
             else:
-                yield chunk({}, item.finish_reason)
+                finish = legacy_functions.finish_reason(item.finish_reason) if legacy else item.finish_reason
+                yield chunk({}, finish)
                 if include_usage:
                     yield sse_event(
                         meta.envelope("chat.completion.chunk") | {"choices": [], "usage": item.usage}

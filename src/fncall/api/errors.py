@@ -40,8 +40,9 @@ def unsupported(param: str, detail: str) -> APIError:
 
 
 def model_not_found(model: str) -> APIError:
+    shown = model if len(model) <= 200 else model[:200] + "…"  # a hostile 100 kB name is not echoed whole
     return APIError(
-        f"The model '{model}' does not exist or you do not have access to it.",
+        f"The model '{shown}' does not exist or you do not have access to it.",
         status=404,
         param="model",
         code="model_not_found",

@@ -136,6 +136,13 @@ def _paths(secured: bool) -> dict[str, Any]:
             "post": {
                 "operationId": "createChatCompletion",
                 "summary": "Create a chat completion (with tools and streaming)",
+                "description": "`response_format`: `text`; `json_object` (the answer is a JSON object; the "
+                "messages must contain the word JSON); `json_schema` with `name`, `schema` and `strict` (the "
+                "answer is JSON valid against the schema, enforced by a grammar; `strict` closes every "
+                "object). A schema that cannot be compiled is a 400 naming `response_format`. With tools in "
+                "`auto` mode the answer is calls or schema-valid JSON content. The "
+                "deprecated `functions` / `function_call` map onto `tools` / `tool_choice` (one call at "
+                "most) and are answered with `message.function_call` and `finish_reason: function_call`.",
                 "requestBody": {
                     "required": True,
                     "content": {"application/json": {"schema": _ref("ChatCompletionRequest")}},
@@ -148,6 +155,8 @@ def _paths(secured: bool) -> dict[str, Any]:
             "get": {
                 "operationId": "listModels",
                 "summary": "List the served model",
+                "description": "One entry per served name (`--served-model-name`, in order), or the "
+                "model's derived id when none is given; every entry is the same model.",
                 "responses": {"200": _json("ModelList", "The served model"), **_errors("401", "503")},
                 **security,
             }
@@ -156,6 +165,8 @@ def _paths(secured: bool) -> dict[str, Any]:
             "get": {
                 "operationId": "retrieveModel",
                 "summary": "Retrieve the served model by its id or alias",
+                "description": "Any name the model answers to (a served name, its derived id, the "
+                "`--model` alias) returns a card with that name as `id`; others are 404.",
                 "parameters": [
                     {"name": "model", "in": "path", "required": True, "schema": {"type": "string"}}
                 ],

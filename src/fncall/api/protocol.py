@@ -73,6 +73,7 @@ class AssistantMessage(_Strict):
     name: str | None = None
     refusal: str | None = None
     tool_calls: list[ToolCall] | None = None
+    function_call: FunctionCall | None = None  # deprecated: a past call in the legacy shape
 
 
 class ToolMessage(_Strict):

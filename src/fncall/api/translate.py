@@ -5,20 +5,24 @@ Parameter values we cannot honour are refused here with a 400 naming the paramet
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from fncall.api import legacy_functions
 from fncall.api.choices import canonical_json
 from fncall.api.errors import APIError, unsupported
 from fncall.api.protocol import ChatCompletionRequest
+from fncall.api.response_format import output_schema
 from fncall.chat.messages import to_template_messages
 from fncall.chat.template import TemplateRenderError
 from fncall.engine.sampling import SamplingParams
-from fncall.engine.sequence import GenerationRequest
+from fncall.engine.sequence import Constraint, GenerationRequest
 from fncall.errors import InvalidParam
 from fncall.models.sampling import OPENAI, SamplingDefaults
 from fncall.runtime import Runtime
 from fncall.tools.constraint import GrammarError
+from fncall.tools.grammar import OutputSchema
 from fncall.tools.render import prompt_inputs
 from fncall.tools.spec import ToolRequest, parse_tool_request
 
@@ -47,17 +51,8 @@ def check_supported(req: ChatCompletionRequest) -> None:
         raise unsupported("n", "only n=1 is supported; send several requests for several choices.")
     if req.logprobs:
         raise unsupported("logprobs", "log probabilities are not supported yet.")
-    if req.response_format is not None and req.response_format.type != "text":
-        raise unsupported("response_format", f"'{req.response_format.type}' is not supported yet.")
     if req.modalities and set(req.modalities) != {"text"}:
         raise unsupported("modalities", "only text output is supported.")
-    for name in ("functions", "function_call"):
-        if getattr(req, name) is not None:
-            raise APIError(
-                f"'{name}' is deprecated and not supported; use 'tools' and 'tool_choice' instead.",
-                param=name,
-                code="unsupported_parameter",
-            )
 
 
 def sampling_params(
@@ -112,21 +107,26 @@ def _logit_bias(req: ChatCompletionRequest, n_vocab: int) -> dict[int, float]:
 def generation_plan(rt: Runtime, req: ChatCompletionRequest) -> Plan:
     """Validates and renders a request; blocking (tokenization, grammar compile): run off the event loop."""
     check_supported(req)
+    original, req = req, legacy_functions.as_tools(req)
     params = sampling_params(req, rt.model.n_vocab, rt.sampling)
     try:
         tools = parse_tool_request(req.tools, req.tool_choice, req.parallel_tool_calls)
+        output = output_schema(req, tools)
         messages = to_template_messages([m.model_dump(exclude_none=True) for m in req.messages])
         after_results = bool(tools and tools.mode == "auto" and messages[-1]["role"] == "tool")
         decides = after_results and tools is not None and rt.decides(tools)
         generation = _generation(rt, messages, tools, params, hint=after_results and not decides)
+        if output is not None and (tools is None or tools.mode in ("auto", "none")):
+            generation = replace(generation, constraint_factory=_output_constraint(rt, output, tools))
         retry = answer = None
-        if after_results and tools is not None:
+        if after_results and tools is not None and output is None:
             no_calls = replace(tools, mode="none")
             retry = Plan(_generation(rt, messages, None, params, ban=no_calls), None)
             if decides:
                 answer = _answer_plan(rt, messages, tools, params, retry)
     except InvalidParam as exc:
-        raise APIError(exc.message, param=exc.param, code="invalid_value") from exc
+        param = legacy_functions.param(exc.param) if legacy_functions.is_legacy(original) else exc.param
+        raise APIError(exc.message, param=param, code="invalid_value") from exc
     except TemplateRenderError as exc:
         raise APIError(str(exc), param="messages", code="invalid_value") from exc
     except GrammarError as exc:
@@ -134,6 +134,22 @@ def generation_plan(rt: Runtime, req: ChatCompletionRequest) -> Plan:
             f"The tools' parameter schemas could not be compiled into a grammar: {exc}", param="tools"
         ) from exc
     return Plan(generation, tools, answered_calls(messages), retry, answer)
+
+
+def _output_constraint(
+    rt: Runtime, output: OutputSchema, tools: ToolRequest | None
+) -> Callable[[], Constraint]:
+    """The JSON answer's constraint; with tools in `auto`, calls or the JSON answer from the first token."""
+    try:
+        if tools is not None and tools.mode == "auto":
+            return rt.tool_constraint(tools, output=output)
+        return rt.output_constraint(output)
+    except GrammarError as exc:
+        raise APIError(
+            f"The response_format schema could not be compiled into a grammar: {exc}",
+            param="response_format",
+            code="invalid_value",
+        ) from exc
 
 
 def _answer_plan(

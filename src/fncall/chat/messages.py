@@ -25,6 +25,8 @@ def to_template_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str
         if msg.get("name") is not None:
             item["name"] = msg["name"]
         calls = msg.get("tool_calls") or []
+        if not calls and msg.get("function_call"):  # the deprecated shape; its result has no call id
+            calls = [{"id": f"call_legacy{i}", "type": "function", "function": msg["function_call"]}]
         if calls:
             item["tool_calls"] = [_tool_call(call, i, j) for j, call in enumerate(calls)]
             known_calls.update(call["id"] for call in calls)

@@ -59,6 +59,27 @@ class GrammarPlan:
     defer_text: bool = False  # a text choice at the opening ends the output (another plan answers)
 
 
+@dataclass(slots=True, frozen=True)
+class OutputSchema:
+    """Structured output (`response_format`): the whole answer is JSON valid against `schema`."""
+
+    schema: dict[str, Any]
+    strict: bool = False
+
+
+def output_plan(output: OutputSchema) -> GrammarPlan:
+    """The answer constrained from its first token; objects closed as for tool arguments (`strict`
+    closes every one). Whitespace is the compact style too: a free-whitespace grammar lets a small model
+    pad the answer with newlines until max_tokens."""
+    return GrammarPlan(start=_grammar("answer", [_answer_rule(output)]), on_open_token=None)
+
+
+def _answer_rule(output: OutputSchema) -> str:
+    schema = dict(_closed(output.schema, force=output.strict))
+    schema["x-guidance"] = _JSON_STYLE
+    return f"answer: %json {json.dumps(schema)}"
+
+
 def plan_grammars(
     fmt: ToolFormat,
     req: ToolRequest,
@@ -68,6 +89,7 @@ def plan_grammars(
     threshold: float | None = None,
     more: float | None = None,
     defer_text: bool = False,
+    output: OutputSchema | None = None,
 ) -> GrammarPlan:
     """The grammars for a request in a format; `tok` spells a marker (`<[id]>` for a special token)."""
     syntax = fmt.syntax
@@ -75,6 +97,10 @@ def plan_grammars(
     rules = [*bodies, *fmt.calls_rules(tok, req.parallel)]
     if req.mode == "required":
         return GrammarPlan(start=_grammar("calls", rules), on_open_token=None)
+    if output is not None:  # `auto` with structured output: calls, or the JSON answer
+        return GrammarPlan(
+            start=_grammar("calls | answer", [*rules, _answer_rule(output)]), on_open_token=None
+        )
     lead = _grammar(f"/{_WS}/ calls", rules)
     names = "|".join(re.escape(t.name) for t in req.callable_tools)  # triggers fire on declared names only
     if syntax.open_in_prompt:  # the answer starts with a recipient: a declared name means a call
