@@ -87,6 +87,13 @@ def test_none_and_max_tokens(client: anthropic.Anthropic) -> None:
     assert plain.stop_reason in ("end_turn", "max_tokens") and plain.stop_sequence is None
 
 
+def test_a_stop_sequence_ends_the_message_and_is_named(client: anthropic.Anthropic) -> None:
+    message = create(client, max_tokens=60, stop_sequences=[" "])
+    assert message.stop_reason == "stop_sequence" and message.stop_sequence == " "
+    text = message.content[0].text if message.content and message.content[0].type == "text" else ""
+    assert " " not in text
+
+
 def test_stream_events_add_up_to_the_created_message(client: anthropic.Anthropic) -> None:
     kwargs: dict[str, Any] = {"tools": [WEATHER, CLOCK], "tool_choice": ONE_CALL}
     created = create(client, **kwargs)
@@ -212,3 +219,18 @@ def test_the_sdk_raises_its_own_errors(client: anthropic.Anthropic) -> None:
     assert info.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
     with pytest.raises(anthropic.NotFoundError):
         client.messages.create(model="nope", messages=ASK, max_tokens=5)  # type: ignore[arg-type]
+
+
+def test_metrics_count_the_route_and_its_completions(tiny_server: Server) -> None:
+    before = httpx.get(tiny_server.root + "/metrics").text
+    assert post(tiny_server, body(max_tokens=2)).status_code == 200
+    after = httpx.get(tiny_server.root + "/metrics").text
+    line = 'fncall_http_requests_total{method="POST",route="/v1/messages",status="200"}'
+    assert _value(after, line) == _value(before, line) + 1
+    length = 'fncall_completions_total{finish_reason="length"}'
+    assert _value(after, length) == _value(before, length) + 1
+
+
+def _value(exposition: str, sample: str) -> float:
+    found = [ln.rsplit(" ", 1)[1] for ln in exposition.splitlines() if ln.startswith(sample + " ")]
+    return float(found[0]) if found else 0.0

@@ -96,7 +96,8 @@ async def _events(generation: Generation) -> AsyncIterator[Event]:
             raise server_error(f"The engine failed while generating: {item.error}")
         for event in blocks.close():
             yield event
-        stop = {"stop_reason": STOP_REASONS.get(item.finish_reason, "end_turn"), "stop_sequence": None}
+        reason = "stop_sequence" if item.stop_sequence else STOP_REASONS.get(item.finish_reason, "end_turn")
+        stop = {"stop_reason": reason, "stop_sequence": item.stop_sequence}
         yield {"type": "message_delta", "delta": stop, "usage": usage(item.usage)}
         yield {"type": "message_stop"}
 
