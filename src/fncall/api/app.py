@@ -27,6 +27,7 @@ from fncall.api.errors import APIError, error_response, model_not_found, server_
 from fncall.api.limits import BodyLimit
 from fncall.api.metrics import Metrics, metrics_endpoint
 from fncall.api.openapi import openapi_endpoint
+from fncall.api.responses.route import responses
 from fncall.api.shutdown import Admission, AdmissionGate
 from fncall.config import ServerConfig
 from fncall.runtime import Runtime
@@ -104,6 +105,7 @@ def create_app(
     for prefix in PREFIXES:
         routes += [
             Route(f"{prefix}/chat/completions", chat_completions, methods=["POST"]),
+            Route(f"{prefix}/responses", responses, methods=["POST"]),
             Route(f"{prefix}/models", list_models, methods=["GET"]),
             Route(f"{prefix}/models/{{model:path}}", get_model, methods=["GET"]),
         ]

@@ -24,6 +24,7 @@ _TOKEN = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 
 _ROUTES = (
     "/v1/chat/completions",
     "/v1/messages",
+    "/v1/responses",
     "/v1/messages/count_tokens",
     "/v1/models",
     "/health",

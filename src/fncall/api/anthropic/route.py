@@ -5,7 +5,6 @@ take Anthropic's shape (errors.error_response picks it by path)."""
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
 from collections.abc import AsyncIterator
 from typing import Any
@@ -21,6 +20,7 @@ from fncall.api.anthropic.protocol import CountTokensRequest, MessagesRequest, p
 from fncall.api.completions import GenerationStream, cancel_on_disconnect, new_generation
 from fncall.api.errors import APIError, anthropic_body, from_validation_error, model_not_found, server_error
 from fncall.api.generation import Done, Generation
+from fncall.api.sse import sse_named
 from fncall.api.translate import Plan, generation_plan
 from fncall.runtime import Runtime
 
@@ -102,8 +102,7 @@ async def _events(generation: Generation) -> AsyncIterator[Event]:
         yield {"type": "message_stop"}
 
 
-def sse(event: Event) -> str:
-    return f"event: {event['type']}\ndata: {json.dumps(event, ensure_ascii=False, separators=(',', ':'))}\n\n"
+sse = sse_named
 
 
 async def _stream(start: dict[str, Any], generation: Generation) -> AsyncIterator[str]:
