@@ -92,9 +92,7 @@ class ItemStream:
             assert self._item is not None
             self._item["content"].append(part)
             where = {"item_id": item["id"], "output_index": len(self.output), "content_index": 0}
-            added: dict[str, Any] = {"type": part_type, "text": ""} | (
-                {"annotations": []} if kind == "message" else {}
-            )
+            added = dict(part)
             events.append({"type": "response.content_part.added"} | where | {"part": added})
         assert self._item is not None
         self._item["content"][0]["text"] += text
