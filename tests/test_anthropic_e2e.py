@@ -195,6 +195,7 @@ HOSTILE = [
     ("prompt beyond the context", body(messages=[{"role": "user", "content": "word " * 20_000}]), 400,
      "invalid_request_error", "context"),
     ("wrong method", None, 405, "invalid_request_error", "GET"),
+    ("body over the limit", b'{"x": "' + b"x" * 5_000_000 + b'"}', 413, "request_too_large", "limit"),
 ]  # fmt: skip
 
 

@@ -182,6 +182,7 @@ HOSTILE = [
      "text.format"),
     ("unknown model", body(model="gpt-9"), 404, "model"),
     ("prompt beyond the context", body(input="word " * 20_000), 400, "messages"),
+    ("body over the limit", b'{"x": "' + b"x" * 5_000_000 + b'"}', 413, None),
 ]  # fmt: skip
 
 
