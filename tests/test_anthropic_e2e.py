@@ -8,6 +8,7 @@ Bodies and events are validated against the SDK's own types.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import anthropic
@@ -42,8 +43,9 @@ EVENT = pydantic.TypeAdapter(anthropic.types.RawMessageStreamEvent)
 
 
 @pytest.fixture(scope="module")
-def client(tiny_server: Server) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=tiny_server.root, api_key="unused", max_retries=0)
+def client(tiny_server: Server) -> Iterator[anthropic.Anthropic]:
+    with anthropic.Anthropic(base_url=tiny_server.root, api_key="unused", max_retries=0) as client:
+        yield client
 
 
 def create(client: anthropic.Anthropic, **kwargs: Any) -> anthropic.types.Message:
@@ -235,3 +237,28 @@ def test_metrics_count_the_route_and_its_completions(tiny_server: Server) -> Non
 def _value(exposition: str, sample: str) -> float:
     found = [ln.rsplit(" ", 1)[1] for ln in exposition.splitlines() if ln.startswith(sample + " ")]
     return float(found[0]) if found else 0.0
+
+
+def test_all_three_routes_render_the_same_prompt(tiny_server: Server) -> None:
+    """The edges translate into one pipeline: the same conversation and tools give the same prompt."""
+    params = WEATHER["input_schema"]
+    ask = ASK[0]["content"]
+    tool = {"name": "get_weather", "description": WEATHER["description"], "parameters": params}
+    chat = {
+        "model": "tiny",
+        "max_tokens": 1,
+        "messages": ASK,
+        "tools": [{"type": "function", "function": tool}],
+    }
+    responses = {
+        "model": "tiny",
+        "max_output_tokens": 1,
+        "input": ask,
+        "tools": [{"type": "function", **tool}],
+    }
+    counted = post(
+        tiny_server, {"model": "tiny", "messages": ASK, "tools": [WEATHER]}, "/v1/messages/count_tokens"
+    )
+    prompt = post(tiny_server, chat, "/v1/chat/completions").json()["usage"]["prompt_tokens"]
+    assert counted.json() == {"input_tokens": prompt}
+    assert post(tiny_server, responses, "/v1/responses").json()["usage"]["input_tokens"] == prompt

@@ -112,15 +112,17 @@ def test_sdk_sees_authentication_error(keyed_server: Server) -> None:
 
 def test_anthropic_sdk_authenticates_by_x_api_key_and_sees_its_error_shape(keyed_server: Server) -> None:
     ask: Any = [{"role": "user", "content": "Hi"}]
-    wrong = anthropic.Anthropic(base_url=keyed_server.root, api_key="sk-wrong", max_retries=0)
-    with pytest.raises(anthropic.AuthenticationError) as caught:
+    with (
+        anthropic.Anthropic(base_url=keyed_server.root, api_key="sk-wrong", max_retries=0) as wrong,
+        pytest.raises(anthropic.AuthenticationError) as caught,
+    ):
         wrong.messages.create(model="tiny", messages=ask, max_tokens=1)
     assert caught.value.body == {
         "type": "error",
         "error": {"type": "authentication_error", "message": "Incorrect API key provided."},
     }
-    right = anthropic.Anthropic(base_url=keyed_server.root, api_key=FILE_KEY, max_retries=0)
-    assert right.messages.create(model="tiny", messages=ask, max_tokens=1).usage.output_tokens == 1
+    with anthropic.Anthropic(base_url=keyed_server.root, api_key=FILE_KEY, max_retries=0) as right:
+        assert right.messages.create(model="tiny", messages=ask, max_tokens=1).usage.output_tokens == 1
     # x-api-key opens the OpenAI routes too: the same keys, either header
     assert request(keyed_server, "GET", "/v1/models", {"x-api-key": FLAG_KEY}).status_code == 200
     assert request(keyed_server, "GET", "/v1/models", {"x-api-key": "sk-wrong"}).status_code == 401

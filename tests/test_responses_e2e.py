@@ -8,6 +8,7 @@ judgement. Bodies and events are validated against OpenAI's published schema.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -45,8 +46,9 @@ GREEDY: dict[str, Any] = {"temperature": 0, "max_output_tokens": 100}
 
 
 @pytest.fixture(scope="module")
-def client(tiny_server: Server) -> openai.OpenAI:
-    return openai.OpenAI(base_url=tiny_server.base_url, api_key="unused", max_retries=0)
+def client(tiny_server: Server) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=tiny_server.base_url, api_key="unused", max_retries=0) as client:
+        yield client
 
 
 def create(client: openai.OpenAI, **kwargs: Any) -> Any:
