@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -106,6 +108,24 @@ def test_sdk_sees_authentication_error(keyed_server: Server) -> None:
     assert caught.value.code == "invalid_api_key"
     right = openai.OpenAI(base_url=keyed_server.base_url, api_key=ENV_KEYS[1], max_retries=0)
     assert [m.id for m in right.models.list()] == [keyed_server.model_id]
+
+
+def test_anthropic_sdk_authenticates_by_x_api_key_and_sees_its_error_shape(keyed_server: Server) -> None:
+    ask: Any = [{"role": "user", "content": "Hi"}]
+    with (
+        anthropic.Anthropic(base_url=keyed_server.root, api_key="sk-wrong", max_retries=0) as wrong,
+        pytest.raises(anthropic.AuthenticationError) as caught,
+    ):
+        wrong.messages.create(model="tiny", messages=ask, max_tokens=1)
+    assert caught.value.body == {
+        "type": "error",
+        "error": {"type": "authentication_error", "message": "Incorrect API key provided."},
+    }
+    with anthropic.Anthropic(base_url=keyed_server.root, api_key=FILE_KEY, max_retries=0) as right:
+        assert right.messages.create(model="tiny", messages=ask, max_tokens=1).usage.output_tokens == 1
+    # x-api-key opens the OpenAI routes too: the same keys, either header
+    assert request(keyed_server, "GET", "/v1/models", {"x-api-key": FLAG_KEY}).status_code == 200
+    assert request(keyed_server, "GET", "/v1/models", {"x-api-key": "sk-wrong"}).status_code == 401
 
 
 def test_keys_never_reach_the_log(keyed_server: Server, log_file: Path) -> None:

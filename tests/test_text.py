@@ -70,3 +70,9 @@ def test_utf8_stream_never_emits_broken_characters(text: str, cuts: list[int]) -
     pieces = [stream.feed(data[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)]
     assert all("\ufffd" not in p for p in pieces)
     assert "".join(pieces) + stream.finish() == text
+
+
+def test_the_stop_string_that_ended_the_text_is_named() -> None:
+    matcher = StopMatcher(("abc", "ab", "zz"))
+    assert matcher.feed("xxa") == "xx" and matcher.matched is None
+    assert matcher.feed("bc") == "" and matcher.stopped and matcher.matched == "ab"

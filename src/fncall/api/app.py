@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from fncall.api.access_log import AccessLog
+from fncall.api.anthropic import route as anthropic
 from fncall.api.auth import ApiKeys, RequireApiKey
 from fncall.api.completions import chat_completions
 from fncall.api.docs import docs_routes
@@ -26,6 +27,7 @@ from fncall.api.errors import APIError, error_response, model_not_found, server_
 from fncall.api.limits import BodyLimit
 from fncall.api.metrics import Metrics, metrics_endpoint
 from fncall.api.openapi import openapi_endpoint
+from fncall.api.responses.route import responses
 from fncall.api.shutdown import Admission, AdmissionGate
 from fncall.config import ServerConfig
 from fncall.runtime import Runtime
@@ -69,7 +71,7 @@ async def health(request: Request) -> Response:
 async def _api_error(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, APIError):
         raise exc
-    return error_response(exc)
+    return error_response(exc, request.url.path)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -77,12 +79,14 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         raise exc
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
     message = f"{request.method} {request.url.path}: {exc.detail}"
-    return error_response(APIError(message, status=exc.status_code, code=code))
+    return error_response(APIError(message, status=exc.status_code, code=code), request.url.path)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s", request.url.path, exc_info=exc)
-    return error_response(server_error("The server had an error while processing your request."))
+    return error_response(
+        server_error("The server had an error while processing your request."), request.url.path
+    )
 
 
 def create_app(
@@ -96,9 +100,14 @@ def create_app(
         Route("/openapi.json", openapi_endpoint, methods=["GET"]),
         *docs_routes(),
     ]
+    routes += [
+        Route("/v1/messages", anthropic.messages, methods=["POST"]),
+        Route("/v1/messages/count_tokens", anthropic.count_tokens, methods=["POST"]),
+    ]
     for prefix in PREFIXES:
         routes += [
             Route(f"{prefix}/chat/completions", chat_completions, methods=["POST"]),
+            Route(f"{prefix}/responses", responses, methods=["POST"]),
             Route(f"{prefix}/models", list_models, methods=["GET"]),
             Route(f"{prefix}/models/{{model:path}}", get_model, methods=["GET"]),
         ]

@@ -1,5 +1,6 @@
-"""API keys: when any are configured, `Authorization: Bearer <key>` is required on every `/v1` route
-and on `/metrics` (usage figures are not public); `/health`, `/docs` and `/openapi.json` stay open.
+"""API keys: when any are configured, `Authorization: Bearer <key>` (or Anthropic's `x-api-key: <key>`,
+with the same keys) is required on every `/v1` route and on `/metrics` (usage figures are not public);
+`/health`, `/docs` and `/openapi.json` stay open.
 
 Keys are compared in constant time (`hmac.compare_digest`, against every key) and never logged or
 echoed back.
@@ -49,8 +50,11 @@ class RequireApiKey:
         if scope["type"] != "http" or not self.keys or not protected(scope["path"]):
             await self.app(scope, receive, send)
             return
-        authorization = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
-        if self.keys.accepts(authorization):
+        headers = dict(scope["headers"])
+        authorization = headers.get(b"authorization", b"")
+        api_key = headers.get(b"x-api-key", b"")
+        if self.keys.accepts(authorization) or (api_key and self.keys.accepts(b"Bearer " + api_key)):
             await self.app(scope, receive, send)
             return
-        await error_response(invalid_api_key(provided=bool(authorization)))(scope, receive, send)
+        refused = invalid_api_key(provided=bool(authorization or api_key))
+        await error_response(refused, scope["path"])(scope, receive, send)

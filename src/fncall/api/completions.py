@@ -72,7 +72,7 @@ async def plan_request(request: Request) -> tuple[ChatCompletionRequest, Plan]:
 async def chat_completions(request: Request) -> Response:
     rt: Runtime = request.app.state.runtime
     req, plan = await plan_request(request)
-    generation = _generation(request, rt, plan)
+    generation = new_generation(request, rt, plan)
     generation.start()
     # The response names the model as the request did (one of its aliases), like vLLM and OpenAI.
     meta = Meta(f"chatcmpl-{secrets.token_urlsafe(18)}", int(time.time()), req.model, rt.fingerprint)
@@ -99,7 +99,7 @@ class GenerationStream(StreamingResponse):
             self.generation.cancel()
 
 
-def _generation(request: Request, rt: Runtime, plan: Plan) -> Generation:
+def new_generation(request: Request, rt: Runtime, plan: Plan) -> Generation:
     config: ServerConfig = request.app.state.config
     metrics: Metrics = request.app.state.metrics
     record = access_record(request)
@@ -116,7 +116,7 @@ def _generation(request: Request, rt: Runtime, plan: Plan) -> Generation:
 
 
 async def _complete(request: Request, meta: Meta, generation: Generation, *, legacy: bool) -> Response:
-    watcher = asyncio.create_task(_cancel_on_disconnect(request, generation))
+    watcher = asyncio.create_task(cancel_on_disconnect(request, generation))
     deltas: list[Delta] = []
     try:
         async for item in generation.deltas():
@@ -136,7 +136,7 @@ async def _complete(request: Request, meta: Meta, generation: Generation, *, leg
     return JSONResponse(meta.envelope("chat.completion") | {"choices": [choice], "usage": done.usage})
 
 
-async def _cancel_on_disconnect(request: Request, generation: Generation) -> None:
+async def cancel_on_disconnect(request: Request, generation: Generation) -> None:
     while True:
         message = await request.receive()
         if message["type"] == "http.disconnect":

@@ -151,5 +151,33 @@ def from_validation_error(exc: ValidationError) -> APIError:
     return APIError(f"Invalid value for '{param}': {detail}.", param=param, code="invalid_value")
 
 
-def error_response(exc: APIError) -> JSONResponse:
-    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+# Anthropic's error types by status (https://docs.anthropic.com/en/api/errors).
+_ANTHROPIC_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+    504: "timeout_error",
+}
+
+
+def anthropic_body(exc: APIError) -> dict[str, Any]:
+    """Anthropic's shape, `{"type": "error", "error": {"type", "message"}}`, used on its routes."""
+    kind = _ANTHROPIC_TYPES.get(exc.status, "invalid_request_error" if exc.status < 500 else "api_error")
+    message = exc.message  # Anthropic's errors have no `param`: the message names the field instead
+    if exc.param and exc.param not in message:
+        message = f"{exc.param}: {message}"
+    return {"type": "error", "error": {"type": kind, "message": message}}
+
+
+def anthropic_route(path: str) -> bool:
+    return path in ("/v1/messages", "/v1/messages/count_tokens")
+
+
+def error_response(exc: APIError, path: str = "") -> JSONResponse:
+    """The error in the shape of the API `path` belongs to (Anthropic's on its routes, else OpenAI's)."""
+    body = anthropic_body(exc) if anthropic_route(path) else exc.body()
+    return JSONResponse(body, status_code=exc.status, headers=exc.headers)

@@ -51,6 +51,7 @@ class Done:
     finish_reason: str
     usage: dict[str, Any]
     error: str | None = None
+    stop_sequence: str | None = None  # the request's stop string that ended the completion
 
 
 @dataclass(slots=True, frozen=True)
@@ -163,7 +164,8 @@ class Generation:
                     if isinstance(event, Finished):
                         self._calls = builder.n_calls
                         reason = builder.finish_reason(event.reason)
-                        yield Done(reason, usage(event, self._discarded_tokens), event.error)
+                        used = usage(event, self._discarded_tokens)
+                        yield Done(reason, used, event.error, event.stop_sequence)
                         return
             except asyncio.TimeoutError:
                 self.cancel()

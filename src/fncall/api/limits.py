@@ -22,7 +22,7 @@ class BodyLimit:
             return
         declared = next((v for k, v in scope["headers"] if k == b"content-length"), b"")
         if declared.isdigit() and int(declared) > self.max_bytes:
-            await error_response(body_too_large(self.max_bytes))(scope, receive, send)
+            await error_response(body_too_large(self.max_bytes), scope["path"])(scope, receive, send)
             return
         received = 0
 

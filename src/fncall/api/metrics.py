@@ -21,7 +21,17 @@ from fncall.engine.engine import EngineStats
 # Latency buckets from a fast token on a small model to a long completion on a big one.
 _LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 _TOKEN = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5)
-_ROUTES = ("/v1/chat/completions", "/v1/models", "/health", "/metrics", "/openapi.json", "/docs")
+_ROUTES = (
+    "/v1/chat/completions",
+    "/v1/messages",
+    "/v1/responses",
+    "/v1/messages/count_tokens",
+    "/v1/models",
+    "/health",
+    "/metrics",
+    "/openapi.json",
+    "/docs",
+)
 
 
 def route_label(path: str) -> str:

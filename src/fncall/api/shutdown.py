@@ -66,7 +66,7 @@ class AdmissionGate:
             await self.app(scope, receive, send)
             return
         if self.admission.draining:
-            await error_response(shutting_down())(scope, receive, send)
+            await error_response(shutting_down(), scope["path"])(scope, receive, send)
             return
         self.admission.in_flight += 1
         try:

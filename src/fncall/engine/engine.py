@@ -254,7 +254,10 @@ class Engine:
                 self.ctx.clear_sequence(seq.slot)
                 self.scheduler.forget(seq.slot)
             self.scheduler.retire(seq, reason)
-        seq.emit(Finished(reason, len(seq.prompt), len(seq.output), seq.n_reused, error))
+        matched = seq.stops.matched if reason == "stop" else None
+        seq.emit(
+            Finished(reason, len(seq.prompt), len(seq.output), seq.n_reused, error, stop_sequence=matched)
+        )
 
     def _fail(self, work: Seq[Work], message: str) -> None:
         for w in work:

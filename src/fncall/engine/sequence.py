@@ -64,6 +64,7 @@ class Finished:
     # With `error`: the request was refused for lack of room before it started (a remote engine's full
     # queue); the API answers it as it answers scheduler.QueueFull, with a 429.
     refused: bool = False
+    stop_sequence: str | None = None  # with reason "stop": the request's stop string that ended it
 
 
 Event = TextDelta | Finished

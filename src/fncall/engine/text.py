@@ -35,6 +35,7 @@ class StopMatcher:
     stops: tuple[str, ...]
     _pending: str = ""
     stopped: bool = False
+    matched: str | None = None  # the stop string that ended generation
 
     def feed(self, text: str) -> str:
         if self.stopped:
@@ -43,6 +44,7 @@ class StopMatcher:
         hit = _first_completed(pending, self.stops)
         if hit >= 0:
             self.stopped = True
+            self.matched = min((s for s in self.stops if pending.startswith(s, hit)), key=len)
             self._pending = ""
             return pending[:hit]
         keep = self._held_suffix(pending)

@@ -1,0 +1,1 @@
+"""OpenAI's Responses API (`POST /v1/responses`), translated at the edge into the chat pipeline."""

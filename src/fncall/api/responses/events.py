@@ -1,0 +1,129 @@
+"""Chat deltas → Responses output items and stream events.
+
+`ItemStream` turns each delta into events (an item opens on its first delta and is done when another
+kind starts) and keeps the finished items; the non-streamed response's `output` is those same items, so
+both answers are equal by construction. `sequence_number` is added when the events are sent.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from fncall.api.choices import Delta
+
+Event = dict[str, Any]
+
+
+def _id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(16)}"
+
+
+class ItemStream:
+    """Output items for one generation: `feed` each delta, then `close`; `output` holds the done items."""
+
+    def __init__(self) -> None:
+        self.output: list[dict[str, Any]] = []
+        self._item: dict[str, Any] | None = None  # the open item
+        self._call: int | None = None  # the chat index of the open function call
+
+    def feed(self, delta: Delta) -> list[Event]:
+        events: list[Event] = []
+        if delta.get("reasoning_content"):
+            events += self._text("reasoning", "reasoning_text", delta["reasoning_content"])
+        if delta.get("content"):
+            events += self._text("message", "output_text", delta["content"])
+        for part in delta.get("tool_calls", ()):
+            if "id" in part:
+                events += self.close()
+                item = {"id": _id("fc"), "type": "function_call", "status": "in_progress"}
+                item |= {"call_id": part["id"], "name": part["function"]["name"], "arguments": ""}
+                events += self._open(item)
+                self._call = part["index"]
+            if part["function"]["arguments"] and self._item is not None:
+                self._item["arguments"] += part["function"]["arguments"]
+                events.append(
+                    self._event("response.function_call_arguments.delta", delta=part["function"]["arguments"])
+                )
+        return events
+
+    def close(self) -> list[Event]:
+        item, self._item, self._call = self._item, None, None
+        if item is None:
+            return []
+        events: list[Event] = []
+        index = len(self.output)
+        if item["type"] == "function_call":
+            done = {
+                "item_id": item["id"],
+                "output_index": index,
+                "name": item["name"],
+                "arguments": item["arguments"],
+            }
+            events.append({"type": "response.function_call_arguments.done"} | done)
+        else:
+            part = item["content"][0]
+            kind = (
+                "response.output_text.done"
+                if part["type"] == "output_text"
+                else "response.reasoning_text.done"
+            )
+            where = {"item_id": item["id"], "output_index": index, "content_index": 0}
+            extra: dict[str, Any] = {"logprobs": []} if part["type"] == "output_text" else {}
+            events.append({"type": kind} | where | {"text": part["text"]} | extra)
+            events.append({"type": "response.content_part.done"} | where | {"part": dict(part)})
+        item["status"] = "completed"
+        self.output.append(item)
+        events.append({"type": "response.output_item.done", "output_index": index, "item": _copy(item)})
+        return events
+
+    def _text(self, kind: str, part_type: str, text: str) -> list[Event]:
+        events: list[Event] = []
+        if self._item is None or self._item["type"] != kind:
+            events += self.close()
+            part: dict[str, Any] = {"type": part_type, "text": ""}
+            if kind == "message":
+                part |= {"annotations": [], "logprobs": []}
+                item: dict[str, Any] = {"id": _id("msg"), "type": "message", "status": "in_progress"}
+                item["role"] = "assistant"
+            else:
+                item = {"id": _id("rs"), "type": "reasoning", "summary": []}
+            events += self._open(item | {"content": []})
+            assert self._item is not None
+            self._item["content"].append(part)
+            where = {"item_id": item["id"], "output_index": len(self.output), "content_index": 0}
+            added = dict(part)
+            events.append({"type": "response.content_part.added"} | where | {"part": added})
+        assert self._item is not None
+        self._item["content"][0]["text"] += text
+        name = "response.output_text.delta" if kind == "message" else "response.reasoning_text.delta"
+        extra: dict[str, Any] = {"logprobs": []} if kind == "message" else {}
+        return [*events, self._event(name, content_index=0, delta=text, **extra)]
+
+    def _open(self, item: dict[str, Any]) -> list[Event]:
+        self._item = item
+        return [{"type": "response.output_item.added", "output_index": len(self.output), "item": _copy(item)}]
+
+    def _event(self, name: str, **fields: Any) -> Event:
+        assert self._item is not None
+        return {"type": name, "item_id": self._item["id"], "output_index": len(self.output)} | fields
+
+
+def _copy(item: dict[str, Any]) -> dict[str, Any]:
+    copied = dict(item)
+    if "content" in copied:
+        copied["content"] = [dict(part) for part in copied["content"]]
+    return copied
+
+
+def usage(chat_usage: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "input_tokens": chat_usage["prompt_tokens"],
+        "input_tokens_details": {
+            "cached_tokens": chat_usage["prompt_tokens_details"]["cached_tokens"],
+            "cache_write_tokens": 0,
+        },
+        "output_tokens": chat_usage["completion_tokens"],
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": chat_usage["total_tokens"],
+    }

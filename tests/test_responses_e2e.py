@@ -1,0 +1,207 @@
+"""`POST /v1/responses` end to end on the tiny model through the official `openai` SDK.
+
+The grammar is what makes a 135M-parameter model call tools here (`required` and named choices), so
+these tests check the promises (shapes, names, schema-valid arguments, event order), not the model's
+judgement. Bodies and events are validated against OpenAI's published schema.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import jsonschema
+import openai
+import pytest
+
+from tests.conftest import Server
+from tests.openapi_contract import validate
+
+WEATHER_PARAMS = {
+    "type": "object",
+    "properties": {
+        "city": {"type": "string"},
+        "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+    },
+    "required": ["city", "unit"],
+    "additionalProperties": False,
+}
+WEATHER = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "Weather in a city",
+    "parameters": WEATHER_PARAMS,
+    "strict": True,
+}
+CLOCK = {
+    "type": "function",
+    "name": "get_time",
+    "description": "Time in a timezone",
+    "parameters": {"type": "object", "properties": {"tz": {"type": "string"}}, "required": ["tz"]},
+}
+ASK = "What's the weather like in Paris?"
+GREEDY: dict[str, Any] = {"temperature": 0, "max_output_tokens": 100}
+
+
+@pytest.fixture(scope="module")
+def client(tiny_server: Server) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=tiny_server.base_url, api_key="unused", max_retries=0) as client:
+        yield client
+
+
+def create(client: openai.OpenAI, **kwargs: Any) -> Any:
+    response = client.responses.create(**({"model": "tiny", "input": ASK} | GREEDY | kwargs))
+    validate("Response", response.model_dump(mode="json", exclude_unset=True))
+    return response
+
+
+def calls(response: Any) -> list[Any]:
+    return [item for item in response.output if item.type == "function_call"]
+
+
+def test_required_calls_a_declared_tool_with_schema_valid_arguments(client: openai.OpenAI) -> None:
+    response = create(client, tools=[WEATHER, CLOCK], tool_choice="required", parallel_tool_calls=False)
+    assert response.status == "completed" and response.id.startswith("resp_")
+    [call] = calls(response)
+    schemas = {"get_weather": WEATHER_PARAMS, "get_time": CLOCK["parameters"]}
+    jsonschema.validate(json.loads(call.arguments), schemas[call.name])
+    assert call.call_id and call.status == "completed"
+    assert response.usage.input_tokens > 0 and response.usage.output_tokens > 0
+
+
+def test_named_function_choice_and_string_input_items(client: openai.OpenAI) -> None:
+    items = [{"role": "user", "content": [{"type": "input_text", "text": "Time in Tokyo?"}]}]
+    response = create(
+        client, input=items, instructions="Use tools.", tools=[WEATHER, CLOCK],
+        tool_choice={"type": "function", "name": "get_time"}, parallel_tool_calls=False,
+    )  # fmt: skip
+    [call] = calls(response)
+    assert call.name == "get_time" and isinstance(json.loads(call.arguments)["tz"], str)
+
+
+def test_none_and_max_output_tokens_give_an_incomplete_text(client: openai.OpenAI) -> None:
+    response = create(client, tools=[WEATHER], tool_choice="none", max_output_tokens=3)
+    assert not calls(response) and response.status == "incomplete"
+    assert response.incomplete_details.reason == "max_output_tokens"
+    assert response.output[0].type == "message" and response.output_text
+    assert response.usage.output_tokens == 3
+
+
+def test_stream_events_are_in_order_and_add_up_to_the_created_response(client: openai.OpenAI) -> None:
+    kwargs: dict[str, Any] = {
+        "tools": [WEATHER, CLOCK],
+        "tool_choice": "required",
+        "parallel_tool_calls": False,
+    }
+    created = create(client, **kwargs)
+    with client.responses.stream(model="tiny", input=ASK, **GREEDY, **kwargs) as stream:
+        events = list(stream)
+        final = stream.get_final_response()
+    raw = [e.model_dump(mode="json", exclude_unset=True) for e in events]
+    for event in raw:
+        validate("ResponseStreamEvent", event)
+    assert [e["sequence_number"] for e in raw] == list(range(len(raw)))
+    kinds = [e["type"] for e in raw]
+    assert kinds[:3] == ["response.created", "response.in_progress", "response.output_item.added"]
+    assert kinds[-1] == "response.completed"
+    assert "response.function_call_arguments.delta" in kinds
+    assert kinds[-3:-1] == ["response.function_call_arguments.done", "response.output_item.done"]
+    strip = {"id", "call_id", "parsed_arguments"}  # the stream helper adds parsed_arguments
+    assert [i.model_dump(exclude=strip) for i in final.output] == [
+        i.model_dump(exclude=strip) for i in created.output
+    ]
+    assert final.usage.output_tokens == created.usage.output_tokens
+
+
+def test_a_two_turn_loop_with_function_call_output(client: openai.OpenAI) -> None:
+    first = create(client, tools=[WEATHER], tool_choice="required", parallel_tool_calls=False)
+    [call] = calls(first)
+    turn = [
+        {"role": "user", "content": ASK},
+        {"type": "function_call", "call_id": call.call_id, "name": call.name, "arguments": call.arguments},
+        {"type": "function_call_output", "call_id": call.call_id, "output": "18 C, sunny"},
+    ]
+    answer = create(client, input=turn, tools=[WEATHER], max_output_tokens=30)
+    assert answer.status in ("completed", "incomplete")
+    with client.responses.stream(model="tiny", input=turn, **GREEDY) as stream:  # type: ignore[arg-type]
+        last = list(stream)[-1]
+    assert last.type in ("response.completed", "response.incomplete") and last.response.output
+
+
+def test_text_streams_as_output_text_deltas(client: openai.OpenAI) -> None:
+    with client.responses.stream(model="tiny", input="Say hi.", temperature=0, max_output_tokens=8) as stream:
+        events = list(stream)
+    final = events[-1].response  # the SDK's get_final_response() waits for response.completed only
+    deltas = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert deltas == final.output_text and deltas
+    kinds = [e.type for e in events]
+    assert kinds[2:4] == ["response.output_item.added", "response.content_part.added"]
+    assert kinds[-4:] == [
+        "response.output_text.done", "response.content_part.done", "response.output_item.done",
+        "response.incomplete",
+    ]  # fmt: skip
+
+
+def post(server: Server, payload: Any, path: str = "/v1/responses") -> httpx.Response:
+    content = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return httpx.post(
+        server.root + path, content=content, headers={"content-type": "application/json"}, timeout=120
+    )
+
+
+def body(**fields: Any) -> dict[str, Any]:
+    return {"model": "tiny", "input": ASK, "max_output_tokens": 2} | fields
+
+
+HOSTILE = [
+    ("not json", b"{nope", 400, None),
+    ("input missing", {"model": "tiny"}, 400, "input"),
+    ("input a number", body(input=5), 400, "input"),
+    ("web_search tool", body(tools=[{"type": "web_search"}]), 400, "tools[0].type"),
+    ("file_search second", body(tools=[WEATHER, {"type": "file_search", "vector_store_ids": []}]), 400,
+     "tools[1].type"),
+    ("mcp tool", body(tools=[{"type": "mcp", "server_label": "x", "server_url": "http://x"}]), 400,
+     "tools[0].type"),
+    ("hosted tool_choice", body(tools=[WEATHER], tool_choice={"type": "web_search_preview"}), 400,
+     "tool_choice.type"),
+    ("unknown item type", body(input=[{"type": "computer_call_output", "call_id": "x"}]), 400,
+     "input[0].type"),
+    ("image part", body(input=[{"role": "user", "content": [{"type": "input_image", "image_url": "x"}]}]),
+     400, "input[0].content[0]"),
+    ("bad role", body(input=[{"role": "tool", "content": "x"}]), 400, "input[0].role"),
+    ("function_call without call_id", body(input=[{"type": "function_call", "name": "f", "arguments": "{}"}]),
+     400, "input[0].call_id"),
+    ("unknown call_id", body(input=[{"role": "user", "content": "x"}, {"type": "function_call_output",
+     "call_id": "nope", "output": "1"}]), 400, "messages[1].tool_call_id"),
+    ("named undeclared", body(tools=[WEATHER], tool_choice={"type": "function", "name": "nope"}), 400,
+     "tool_choice.function.name"),
+    ("temperature too high", body(temperature=3), 400, "temperature"),
+    ("max_output_tokens zero", body(max_output_tokens=0), 400, "max_output_tokens"),
+    ("previous_response_id", body(previous_response_id="resp_x"), 400, "previous_response_id"),
+    ("json_schema format", body(text={"format": {"type": "json_schema", "name": "x", "schema": {}}}), 400,
+     "text.format"),
+    ("unknown model", body(model="gpt-9"), 404, "model"),
+    ("prompt beyond the context", body(input="word " * 20_000), 400, "messages"),
+    ("body over the limit", b'{"x": "' + b"x" * 5_000_000 + b'"}', 413, None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "payload", "status", "param"), HOSTILE, ids=[c[0] for c in HOSTILE])
+def test_hostile_requests_get_openai_errors_naming_the_param(
+    tiny_server: Server, name: str, payload: Any, status: int, param: str | None
+) -> None:
+    for prefix in ("/v1", "/v1/openai"):
+        response = post(tiny_server, payload, prefix + "/responses")
+        assert response.status_code == status, response.text
+        error = response.json()
+        validate("ErrorResponse", error)
+        assert error["error"]["param"] == param, error
+    assert post(tiny_server, body()).status_code == 200
+
+
+def test_metrics_count_the_route(tiny_server: Server) -> None:
+    assert post(tiny_server, body()).status_code == 200
+    exposition = httpx.get(tiny_server.root + "/metrics").text
+    assert 'fncall_http_requests_total{method="POST",route="/v1/responses",status="200"}' in exposition
