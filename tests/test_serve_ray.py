@@ -168,16 +168,37 @@ def _preamble_requests(client: openai.OpenAI, n: int) -> list[tuple[int, int]]:
     return out
 
 
+CACHED = "fncall_replica_cached_prompt_tokens_total"
+
+
+def _settled_cached(server: RayServer) -> dict[str, float]:
+    """Each replica's cached-prompt counter once reports stop changing it.
+
+    Replicas report every `stats_period` (0.5 s here) and the controller relays the reports later
+    still on a loaded machine, so earlier tests' requests can land in a snapshot taken right after
+    them. Waits for four unchanged reads in a row (2 s) before trusting one.
+    """
+    last: dict[str, float] = {}
+    same = 0
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        now = {r: series.get(CACHED, 0.0) for r, series in server.replicas().items()}
+        same = same + 1 if now == last else 0
+        if same >= 4:
+            return now
+        last = now
+        time.sleep(0.5)
+    raise AssertionError(f"replica reports kept changing: {last}")
+
+
 def test_requests_sharing_a_tool_preamble_land_on_its_replica(ray_server: RayServer) -> None:
-    before = ray_server.replicas()
+    before = _settled_cached(ray_server)
     cached = _preamble_requests(_client(ray_server.base_url), 6)
     # Every request after the first reuses the whole tool preamble (all but the question).
     for prompt, reused in cached[1:]:
         assert reused >= prompt - 20, cached
-    time.sleep(1.5)  # three report periods
-    after = ray_server.replicas()
-    name = "fncall_replica_cached_prompt_tokens_total"
-    reused = sum(after[r][name] - before.get(r, {}).get(name, 0) for r in after)
+    after = _settled_cached(ray_server)
+    reused = sum(after[r] - before.get(r, 0) for r in after)
     assert reused == sum(c for _, c in cached)
 
 
