@@ -126,21 +126,16 @@ class Probe:
         return out
 
 
-CATEGORIES = ("simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance")
-
-
-def bfcl_points(
-    probe: Probe, offset: int, limit: int, categories: tuple[str, ...] = CATEGORIES, *, more: bool = True
-) -> list[Point]:
+def bfcl_points(probe: Probe, offset: int, limit: int) -> list[Point]:
     points = []
-    for category in categories:
+    for category in ("simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance"):
         for entry in bfcl_sample(category, limit, 0, offset):
             tools, _ = to_tools(entry["function"])
             prompt = probe.prompt(entry["question"][0], tools)
             mass, top = probe.masses(probe.distribution(prompt))
             want = "text" if category == "irrelevance" else "call"
             points.append(Point(entry["id"], "first", want, mass, top))
-            if category == "irrelevance" or not more:
+            if category == "irrelevance":
                 continue
             calls = [
                 json.dumps({"name": name.replace(".", "_"), "arguments": {k: v[0] for k, v in args.items()}})
@@ -234,7 +229,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--bfcl-offset", type=int, default=20)
     parser.add_argument("--bfcl-limit", type=int, default=20)
-    parser.add_argument("--categories", default=",".join(CATEGORIES), help="BFCL categories to probe")
     parser.add_argument("--tasks", choices=("dev", "test", "all", "none"), default="dev")
     parser.add_argument("--sweep", action="store_true")
     parser.add_argument("--threads", type=int, default=2, help="llama.cpp threads")
@@ -262,9 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.tasks != "none":
             points += task_points(probe, args.tasks)
         if args.bfcl_limit and "first" in args.points:
-            categories = tuple(args.categories.split(","))
-            more = "more" in args.points
-            points += bfcl_points(probe, args.bfcl_offset, args.bfcl_limit, categories, more=more)
+            points += bfcl_points(probe, args.bfcl_offset, args.bfcl_limit)
         for p in points:
             shown = " ".join(f"{k}={v:.2f}" for k, v in p.mass.items() if v >= 0.01)
             print(f"{p.case:28} {p.point:5} want={p.want:4} {shown}  top={p.top[:4]}", flush=True)

@@ -106,40 +106,20 @@ class FakeCallGrammar:
         pass
 
 
-def _lazy() -> LazyGrammar:
+def test_the_turn_is_kept_open_after_the_first_call_only() -> None:
     lazy = LazyGrammar(0, None, [], lambda t: PIECES[t], None, len(PIECES), decision(None, more=0.02))
     lazy.active = FakeCallGrammar()  # type: ignore[assignment]
-    return lazy
-
-
-MAY_END = np.array([0, 0, 0, 0, 0, 1, 0, 1, 0], dtype=bool)
-LEANING_ON = logits_for(0.001, 0.001, 0.001, 0.001, 0.001, 0.04, 0.001, 0.953, 0.001)
-
-
-def _write_call(lazy: LazyGrammar, word: int) -> np.ndarray | None:
-    """`\n{<word>"}`: one call object; returns the steer right after its closing token."""
-    for token in (5, 2, word):
-        lazy.accept(token)
-        assert lazy.steer(LEANING_ON, MAY_END) is None  # inside the call, or not after its closing token
-    lazy.accept(8)
-    return lazy.steer(LEANING_ON, MAY_END)
-
-
-def test_the_turn_is_kept_open_after_each_new_call_until_one_repeats() -> None:
-    lazy = _lazy()
-    for word in (3, 4):  # two different calls: the end is barred after each
-        kept = _write_call(lazy, word)
-        assert kept is not None and not kept[7]
-    assert _write_call(lazy, 3) is None  # the first call again: the model decides alone from here
-    assert _write_call(lazy, 1) is None  # and goes on deciding alone
-
-
-def test_the_turn_is_kept_open_for_at_most_max_kept_open_calls(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("fncall.tools.constraint.MAX_KEPT_OPEN", 2)
-    lazy = _lazy()
-    assert _write_call(lazy, 3) is not None
-    assert _write_call(lazy, 4) is not None
-    assert _write_call(lazy, 1) is None
+    may_end = np.array([0, 0, 0, 0, 0, 1, 0, 1, 0], dtype=bool)
+    leaning_on = logits_for(0.001, 0.001, 0.001, 0.001, 0.001, 0.04, 0.001, 0.953, 0.001)
+    lazy.accept(3)  # inside the call: no decision
+    assert lazy.steer(leaning_on, may_end) is None
+    lazy.accept(8)  # '"}' closes the first call: the end is barred
+    kept = lazy.steer(leaning_on, may_end)
+    assert kept is not None and not kept[7]
+    lazy.accept(5)
+    assert lazy.steer(leaning_on, may_end) is None  # not after a call's closing token
+    lazy.accept(8)  # the second call closes: the model decides alone
+    assert lazy.steer(leaning_on, may_end) is None
 
 
 def test_a_closing_brace_inside_the_arguments_is_not_the_end_of_a_call() -> None:

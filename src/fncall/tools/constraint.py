@@ -71,10 +71,6 @@ class Trigger:
     rewrite: tuple[int, ...]  # empty: keep the output
 
 
-# The most calls after which an `auto` turn is kept open (see LazyGrammar.steer).
-MAX_KEPT_OPEN = 8
-
-
 @dataclass(slots=True)
 class LazyGrammar:
     """`auto`: free until the output starts a call, then the call grammar (no mask cost for plain text).
@@ -99,9 +95,7 @@ class LazyGrammar:
     active: GrammarConstraint | None = None
     opening: bool = True  # nothing but whitespace written yet
     after_body: bool = False  # the last token closed a call's object (the turn may end here)
-    call_text: bytes = b""  # the current call's text so far (for the repeat guard)
-    calls: set[bytes] = field(default_factory=set)  # this turn's calls, whitespace removed
-    keep_open: bool = True  # False from the first repeated call on
+    calls_closed: int = 0  # calls after which the turn could have ended
     tokens: list[int] = field(default_factory=list)
     text: bytes = b""
     replacement: list[int] | None = None
@@ -114,9 +108,7 @@ class LazyGrammar:
     def accept(self, token: int) -> None:
         if self.active:
             self.active.accept(token)
-            piece = self.piece(token)
-            self.call_text += piece
-            self.after_body = piece.rstrip().endswith(b"}")
+            self.after_body = self.piece(token).rstrip().endswith(b"}")
             return
         self.tokens.append(token)
         self.opening = self.opening and not self.piece(token).strip()
@@ -153,15 +145,11 @@ class LazyGrammar:
             return None
         if self.active is None:
             return self.decision.opening(logits) if self.opening else None
+        # Only after the first call: when the turn was kept open after every call whose P(not ending)
+        # reached the threshold, some dev tasks ran on to 16 calls of the same tool (bench/agent_tasks.py).
         if self.after_body and allowed is not None and allowed[self.decision.end].any():
-            # A call just ended: the turn may end here. Kept open while no call repeats an earlier one
-            # of the turn, for at most MAX_KEPT_OPEN calls: unguarded, some dev tasks ran on to 16 calls
-            # of the same tool (bench/agent_tasks.py); a repeated call is how that starts.
-            text, self.call_text = self.call_text, b""
-            call = b"".join(text[text.find(b"{") :].split())
-            self.keep_open = self.keep_open and call not in self.calls and len(self.calls) < MAX_KEPT_OPEN
-            self.calls.add(call)
-            if self.keep_open:
+            self.calls_closed += 1  # a call just ended: the turn may end here
+            if self.calls_closed == 1:
                 return self.decision.after_call(logits, allowed)
         return None
 

@@ -21,15 +21,13 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-# Tokens whose class is neither call nor text at an answer's opening (after whitespace): `{`, `[` and `<`
-# open a call in some spellings, and also start echoes of the prompt's markup and of tool results
+# Tokens whose class is neither call nor text at an answer's opening (after whitespace): `{`, `{{`, `[` and
+# `<` open a call in some spellings, and also start echoes of the prompt's markup and of tool results
 # (`<tools>`, `{"name": …, "response": …}`) and are common in answers to requests no tool serves; they
 # are barred there and left out of both sides of the comparison.
 NEITHER = ("{", "[", "<")
-# Call-shaped openers counted for a call (besides the format's own call token): the Markdown fence, and
-# `{{`, which Qwen's template teaches (its prompt shows calls as `{{"name": …}}`) and which continues to
-# a call in every dev case where the model writes it (issue 11's probe).
-CALL_OPENERS = ("```", "{{")
+# Call-shaped openers counted for a call (besides the format's own call token): the Markdown fence.
+CALL_OPENERS = ("```",)
 
 
 @dataclass(slots=True, frozen=True, kw_only=True)
@@ -39,7 +37,7 @@ class Thresholds:
 
     first: float | None  # opening of an answer to a user message: the call class's share of call + text
     after_results: float | None  # the same, right after tool results
-    more: float | None  # after a call: P(not ending the turn) from which the turn stays open
+    more: float | None  # after the first call: P(not ending the turn) from which the turn stays open
 
     def __post_init__(self) -> None:
         for name in ("first", "after_results", "more"):
@@ -51,7 +49,7 @@ class Thresholds:
 # Calibrated on the development split with bench/decision_probe.py (BFCL v4 cases 20-39 of each
 # single-turn category, the dev half of bench/scenarios.py); measured end to end on the test split
 # (README, "Call decisions").
-DEFAULT = Thresholds(first=0.5, after_results=0.1, more=0.01)
+DEFAULT = Thresholds(first=0.5, after_results=0.1, more=0.015)
 
 
 def parse(text: str) -> Thresholds | None:
