@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from fncall.api.choices import ChoiceBuilder, merge
 from fncall.api.errors import APIError
 from fncall.api.responses.events import ItemStream
+from fncall.api.responses.items import request_items, stored_items
 from fncall.api.responses.protocol import ResponsesRequest, to_chat
 from fncall.tools.formats import FALLBACK, FORMATS
 from fncall.tools.spec import parse_tool_request
@@ -114,7 +115,6 @@ def test_a_tool_loop_translates_into_chat_messages() -> None:
         ({"tools": [{"type": "custom", "name": "x"}]}, "tools[0].type"),
         ({"input": [{"type": "item_reference", "id": "x"}]}, "input[0].type"),
         ({"input": [{"role": "user", "content": 5}]}, "input[0].content"),
-        ({"previous_response_id": "resp_1"}, "previous_response_id"),
         ({"text": {"format": {"type": "json_object"}}}, "text.format"),
     ],
 )
@@ -128,3 +128,32 @@ def test_arguments_are_json_text_as_generated() -> None:
     _, items, _ = run(CALL, [5, 30], qwen3=False)
     [call] = items.output
     assert json.loads(call["arguments"]) == {"city": "Paris"} and call["status"] == "completed"
+
+
+STORED_INPUT = [
+    "Weather in Paris?",
+    {"role": "developer", "content": [{"type": "input_text", "text": "Be brief."}]},
+    {"type": "message", "role": "assistant", "content": "Checking."},
+    {"type": "function_call", "call_id": "c1", "name": "get_weather", "arguments": "{}"},
+    {"type": "function_call_output", "call_id": "c1", "output": "18 C"},
+    {"type": "reasoning", "summary": []},
+]
+
+
+def test_stored_items_have_ids_and_openais_listed_shapes() -> None:
+    items = stored_items(request_items(STORED_INPUT[0]) + STORED_INPUT[1:])  # type: ignore[arg-type, operator]
+    for item in items:
+        validate("ItemResource", item)
+    assert len({item["id"] for item in items}) == len(items)
+    assert items[0]["content"] == [{"type": "input_text", "text": "Weather in Paris?"}]
+    assert items[2]["content"][0]["type"] == "output_text"
+    kept = stored_items([{"id": "msg_mine", "role": "user", "content": "x"}])
+    assert kept[0]["id"] == "msg_mine"
+
+
+def test_history_comes_before_the_new_input() -> None:
+    history = stored_items(request_items(STORED_INPUT[3:5]))  # type: ignore[arg-type]
+    history = stored_items(request_items("Weather in Paris?")) + history
+    tools = [{"type": "function", "name": "get_weather"}]
+    chat = to_chat(request(input="And in Rome?", instructions="Be brief.", tools=tools), history)
+    assert [m.role for m in chat.messages] == ["system", "user", "assistant", "tool", "user"]

@@ -15,7 +15,7 @@ from fncall.api.choices import Delta
 Event = dict[str, Any]
 
 
-def _id(prefix: str) -> str:
+def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(16)}"
 
 
@@ -36,7 +36,7 @@ class ItemStream:
         for part in delta.get("tool_calls", ()):
             if "id" in part:
                 events += self.close()
-                item = {"id": _id("fc"), "type": "function_call", "status": "in_progress"}
+                item = {"id": new_id("fc"), "type": "function_call", "status": "in_progress"}
                 item |= {"call_id": part["id"], "name": part["function"]["name"], "arguments": ""}
                 events += self._open(item)
                 self._call = part["index"]
@@ -84,10 +84,10 @@ class ItemStream:
             part: dict[str, Any] = {"type": part_type, "text": ""}
             if kind == "message":
                 part |= {"annotations": [], "logprobs": []}
-                item: dict[str, Any] = {"id": _id("msg"), "type": "message", "status": "in_progress"}
+                item: dict[str, Any] = {"id": new_id("msg"), "type": "message", "status": "in_progress"}
                 item["role"] = "assistant"
             else:
-                item = {"id": _id("rs"), "type": "reasoning", "summary": []}
+                item = {"id": new_id("rs"), "type": "reasoning", "summary": []}
             events += self._open(item | {"content": []})
             assert self._item is not None
             self._item["content"].append(part)

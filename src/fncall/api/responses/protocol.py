@@ -6,12 +6,14 @@ and refused with a 400 naming `input[i].…` or `tools[i].…` when they mean no
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from fncall.api.errors import APIError, unsupported
 from fncall.api.protocol import ChatCompletionRequest, Integral
+from fncall.api.responses.items import request_items
 
 HOSTED = "only 'function' tools run on this server"
 
@@ -45,20 +47,18 @@ class ResponsesRequest(BaseModel):
     user: str | None = None
 
 
-def to_chat(req: ResponsesRequest) -> ChatCompletionRequest:
-    """The chat request this Responses request means; refuses what has no meaning here."""
-    if req.previous_response_id is not None:
-        raise unsupported("previous_response_id", "responses are not stored here yet; send the full input.")
+def to_chat(req: ResponsesRequest, history: Sequence[dict[str, Any]] = ()) -> ChatCompletionRequest:
+    """The chat request this Responses request means, after `history` (the stored items of the
+    `previous_response_id` chain); refuses what has no meaning here."""
     if req.text and req.text.format and req.text.format.type != "text":
         raise unsupported("text.format", f"'{req.text.format.type}' is not supported yet.")
     messages: list[dict[str, Any]] = []
     if req.instructions:
         messages.append({"role": "system", "content": req.instructions})
-    if isinstance(req.input, str):
-        messages.append({"role": "user", "content": req.input})
-    else:
-        for i, item in enumerate(req.input):
-            _add_item(messages, item, f"input[{i}]")
+    for item in history:
+        _add_item(messages, item, "previous_response_id")
+    for i, item in enumerate(request_items(req.input)):
+        _add_item(messages, item, f"input[{i}]")
     body: dict[str, Any] = {"model": req.model, "messages": messages}
     if req.tools is not None:
         body["tools"] = [_tool(tool, f"tools[{i}]") for i, tool in enumerate(req.tools)]
