@@ -15,6 +15,7 @@ import httpx
 import jsonschema
 import openai
 import pytest
+from pydantic import BaseModel, Field
 
 from tests.conftest import Server
 from tests.openapi_contract import validate
@@ -53,7 +54,7 @@ def client(tiny_server: Server) -> Iterator[openai.OpenAI]:
 
 def create(client: openai.OpenAI, **kwargs: Any) -> Any:
     response = client.responses.create(**({"model": "tiny", "input": ASK} | GREEDY | kwargs))
-    validate("Response", response.model_dump(mode="json", exclude_unset=True))
+    validate("Response", response.model_dump(mode="json", exclude_unset=True, by_alias=True))
     return response
 
 
@@ -144,6 +145,42 @@ def test_text_streams_as_output_text_deltas(client: openai.OpenAI) -> None:
     ]  # fmt: skip
 
 
+CITY = {
+    "type": "object",
+    "properties": {"city": {"type": "string", "maxLength": 20}, "sunny": {"type": "boolean"}},
+    "required": ["city", "sunny"],
+    "additionalProperties": False,
+}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_text_format_json_schema_gives_schema_valid_json(client: openai.OpenAI, stream: bool) -> None:
+    fmt = {"type": "json_schema", "name": "weather", "schema": CITY, "strict": True}
+    kwargs: dict[str, Any] = {"model": "tiny", "input": ASK, "temperature": 0, "max_output_tokens": 60}
+    if stream:
+        with client.responses.stream(**kwargs, text={"format": fmt}) as events:  # type: ignore[arg-type]
+            final = list(events)[-1].response  # type: ignore[union-attr]
+    else:
+        final = create(client, **kwargs, text={"format": fmt})
+    assert final.status == "completed" and final.text.format.type == "json_schema"  # type: ignore[union-attr]
+    jsonschema.validate(json.loads(final.output_text), CITY)
+
+
+def test_text_format_json_object_and_the_sdks_parse(client: openai.OpenAI) -> None:
+    json_object = {"format": {"type": "json_object"}}
+    answer = create(client, input="Reply in JSON about Paris.", text=json_object, max_output_tokens=60)
+    assert answer.status == "completed" and isinstance(json.loads(answer.output_text), dict)
+
+    class City(BaseModel):
+        city: str = Field(max_length=20)
+        sunny: bool
+
+    parsed = client.responses.parse(
+        model="tiny", input=ASK, text_format=City, temperature=0, max_output_tokens=60
+    )
+    assert isinstance(parsed.output_parsed, City)
+
+
 def post(server: Server, payload: Any, path: str = "/v1/responses") -> httpx.Response:
     content = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     return httpx.post(
@@ -183,8 +220,14 @@ HOSTILE = [
     ("previous_response_id a number", body(previous_response_id=5), 400, "previous_response_id"),
     ("previous_response_id huge", body(previous_response_id="r" * 100_000), 400, "previous_response_id"),
     ("store a string", body(store="yes"), 400, "store"),
-    ("json_schema format", body(text={"format": {"type": "json_schema", "name": "x", "schema": {}}}), 400,
-     "text.format"),
+    ("json_schema without name", body(text={"format": {"type": "json_schema", "schema": {}}}), 400,
+     "text.format.name"),
+    ("json_schema schema not an object", body(text={"format": {"type": "json_schema", "name": "x",
+     "schema": 5}}), 400, "text.format.schema"),
+    ("json_schema uncompilable", body(text={"format": {"type": "json_schema", "name": "x",
+     "schema": {"type": "object", "properties": {"a": {"$ref": "#/nope"}}}}}), 400, "text.format"),
+    ("json_object without the word", body(text={"format": {"type": "json_object"}}), 400, "input"),
+    ("unknown text format", body(text={"format": {"type": "yaml"}}), 400, "text.format.type"),
     ("unknown model", body(model="gpt-9"), 404, "model"),
     ("prompt beyond the context", body(input="word " * 20_000), 400, "messages"),
     ("body over the limit", b'{"x": "' + b"x" * 5_000_000 + b'"}', 413, None),

@@ -115,7 +115,6 @@ def test_a_tool_loop_translates_into_chat_messages() -> None:
         ({"tools": [{"type": "custom", "name": "x"}]}, "tools[0].type"),
         ({"input": [{"type": "item_reference", "id": "x"}]}, "input[0].type"),
         ({"input": [{"role": "user", "content": 5}]}, "input[0].content"),
-        ({"text": {"format": {"type": "json_object"}}}, "text.format"),
     ],
 )
 def test_what_has_no_meaning_here_is_refused_naming_the_field(fields: dict[str, Any], param: str) -> None:

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from fncall.api.errors import APIError, unsupported
+from fncall.api.errors import APIError
 from fncall.api.protocol import ChatCompletionRequest, Integral
 from fncall.api.responses.items import request_items
 
@@ -50,8 +50,6 @@ class ResponsesRequest(BaseModel):
 def to_chat(req: ResponsesRequest, history: Sequence[dict[str, Any]] = ()) -> ChatCompletionRequest:
     """The chat request this Responses request means, after `history` (the stored items of the
     `previous_response_id` chain); refuses what has no meaning here."""
-    if req.text and req.text.format and req.text.format.type != "text":
-        raise unsupported("text.format", f"'{req.text.format.type}' is not supported yet.")
     messages: list[dict[str, Any]] = []
     if req.instructions:
         messages.append({"role": "system", "content": req.instructions})
@@ -71,7 +69,34 @@ def to_chat(req: ResponsesRequest, history: Sequence[dict[str, Any]] = ()) -> Ch
         "top_p": req.top_p,
     }
     body |= {k: v for k, v in given.items() if v is not None}
+    fmt = req.text.format if req.text else None
+    if fmt is not None and fmt.type != "text":
+        body["response_format"] = _response_format(fmt)
     return ChatCompletionRequest.model_validate(body)
+
+
+def _response_format(fmt: TextFormat) -> dict[str, Any]:
+    """Responses' flat `text.format` as chat's `response_format` (whose checks then apply)."""
+    if fmt.type == "json_object":
+        return {"type": "json_object"}
+    extra = fmt.model_extra or {}
+    spec = {k: extra[k] for k in ("name", "schema", "strict", "description") if k in extra}
+    return {"type": "json_schema", "json_schema": spec}
+
+
+def chat_error(exc: APIError) -> APIError:
+    """An error planning the chat request, naming what the Responses request called it."""
+    param, message = exc.param, exc.message
+    if param and param.startswith("response_format"):
+        param = "text.format" + param.removeprefix("response_format").removeprefix(".json_schema")
+    elif param == "messages" and "'response_format'" in message:  # json_object without the word JSON
+        param, message = "input", message.replace("'messages'", "'input'")
+    else:
+        return exc
+    message = message.replace("'response_format'", "'text.format'")
+    return APIError(
+        message, status=exc.status, type=exc.type, param=param, code=exc.code, headers=exc.headers
+    )
 
 
 def _add_item(messages: list[dict[str, Any]], item: dict[str, Any], where: str) -> None:

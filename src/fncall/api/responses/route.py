@@ -27,7 +27,7 @@ from fncall.api.errors import APIError, from_validation_error, model_not_found, 
 from fncall.api.generation import Done, Generation
 from fncall.api.responses.events import Event, ItemStream, usage
 from fncall.api.responses.items import request_items, stored_items
-from fncall.api.responses.protocol import ResponsesRequest, to_chat
+from fncall.api.responses.protocol import ResponsesRequest, chat_error, to_chat
 from fncall.api.responses.store import ResponseStore
 from fncall.api.sse import sse_named
 from fncall.api.translate import Plan, generation_plan
@@ -61,7 +61,10 @@ async def _plan(request: Request) -> _Request:
         chat = to_chat(req, history)
     except ValidationError as exc:
         raise from_validation_error(exc) from None
-    plan = await anyio.to_thread.run_sync(generation_plan, rt, chat)
+    try:
+        plan = await anyio.to_thread.run_sync(generation_plan, rt, chat)
+    except APIError as exc:
+        raise chat_error(exc) from None
     return _Request(req, plan, [*history, *stored_items(request_items(req.input))], who)
 
 
@@ -112,7 +115,9 @@ def _envelope(rt: Runtime, req: ResponsesRequest) -> dict[str, Any]:
         "reasoning": {"effort": None, "summary": None},
         "store": req.store is not False,
         "temperature": req.temperature,
-        "text": {"format": {"type": "text"}},
+        "text": {
+            "format": req.text.format.model_dump() if req.text and req.text.format else {"type": "text"}
+        },
         "tool_choice": req.tool_choice or "auto",
         "tools": [_echo(tool) for tool in req.tools or ()],
         "top_p": req.top_p,
