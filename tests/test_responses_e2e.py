@@ -8,6 +8,7 @@ judgement. Bodies and events are validated against OpenAI's published schema.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -181,6 +182,68 @@ def test_text_format_json_object_and_the_sdks_parse(client: openai.OpenAI) -> No
     assert isinstance(parsed.output_parsed, City)
 
 
+MATH_LARK = """
+start: expr
+expr: NUMBER (SP OP SP NUMBER)*
+SP: " "
+OP: "+" | "-" | "*"
+NUMBER: /[0-9]{1,4}/
+"""
+CALC = {
+    "type": "custom",
+    "name": "calculator",
+    "description": "Evaluates arithmetic",
+    "format": {"type": "grammar", "syntax": "lark", "definition": MATH_LARK},
+}
+DATE = {
+    "type": "custom",
+    "name": "set_date",
+    "format": {"type": "grammar", "syntax": "regex", "definition": r"\d{4}-\d{2}-\d{2}"},
+}
+NOTE = {"type": "custom", "name": "write_note", "description": "Saves a note"}
+
+
+def custom_calls(response: Any) -> list[Any]:
+    return [item for item in response.output if item.type == "custom_tool_call"]
+
+
+@pytest.mark.parametrize(
+    ("tool", "pattern"),
+    [(CALC, r"[0-9]{1,4}( [-+*] [0-9]{1,4})*"), (DATE, r"\d{4}-\d{2}-\d{2}"), (NOTE, r"(?s).*")],
+    ids=["lark", "regex", "free-form"],
+)
+def test_a_custom_tool_call_holds_to_its_grammar(client: openai.OpenAI, tool: Any, pattern: str) -> None:
+    choice = {"type": "custom", "name": tool["name"]}
+    response = create(client, input="What is 12 times 7?", tools=[tool, WEATHER], tool_choice=choice,
+                      max_output_tokens=60)  # fmt: skip
+    [call] = custom_calls(response)
+    assert call.name == tool["name"] and call.call_id and response.status == "completed"
+    assert re.fullmatch(pattern, call.input), call.input
+
+
+def test_custom_tool_calls_stream_and_take_their_output(client: openai.OpenAI) -> None:
+    kwargs: dict[str, Any] = {"tools": [CALC], "tool_choice": "required", "parallel_tool_calls": False}
+    with client.responses.stream(model="tiny", input="12 times 7?", **GREEDY, **kwargs) as stream:
+        events = list(stream)
+    raw = [e.model_dump(mode="json", exclude_unset=True) for e in events]
+    for event in raw:
+        validate("ResponseStreamEvent", event)
+    kinds = [e["type"] for e in raw]
+    assert kinds[-4:-1] == [
+        "response.custom_tool_call_input.delta", "response.custom_tool_call_input.done",
+        "response.output_item.done",
+    ]  # fmt: skip
+    [call] = custom_calls(events[-1].response)  # type: ignore[union-attr]
+    assert raw[-3]["input"] == call.input and re.fullmatch(r"[0-9]{1,4}( [-+*] [0-9]{1,4})*", call.input)
+    turn = [
+        {"role": "user", "content": "12 times 7?"},
+        {"type": "custom_tool_call", "call_id": call.call_id, "name": call.name, "input": call.input},
+        {"type": "custom_tool_call_output", "call_id": call.call_id, "output": "84"},
+    ]
+    answer = create(client, input=turn, tools=[CALC], tool_choice="none", max_output_tokens=10)
+    assert answer.output and not custom_calls(answer)
+
+
 def post(server: Server, payload: Any, path: str = "/v1/responses") -> httpx.Response:
     content = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     return httpx.post(
@@ -197,6 +260,20 @@ HOSTILE = [
     ("input missing", {"model": "tiny"}, 400, "input"),
     ("input a number", body(input=5), 400, "input"),
     ("web_search tool", body(tools=[{"type": "web_search"}]), 400, "tools[0].type"),
+    ("custom bad lark", body(tools=[CALC | {"format": {"type": "grammar", "syntax": "lark",
+     "definition": "start: nope"}}]), 400, "tools[0].format"),
+    ("custom bad regex", body(tools=[WEATHER, DATE | {"format": {"type": "grammar", "syntax": "regex",
+     "definition": "(("}}]), 400, "tools[1].format"),
+    ("custom lookahead", body(tools=[CALC | {"format": {"type": "grammar", "syntax": "lark",
+     "definition": "start: /(?=a)a/"}}]), 400, "tools[0].format"),
+    ("custom unknown syntax", body(tools=[CALC | {"format": {"type": "grammar", "syntax": "ebnf",
+     "definition": "x"}}]), 400, "tools[0].format.syntax"),
+    ("custom empty definition", body(tools=[CALC | {"format": {"type": "grammar", "syntax": "lark",
+     "definition": " "}}]), 400, "tools[0].format.definition"),
+    ("custom format not an object", body(tools=[CALC | {"format": "lark"}]), 400, "tools[0].format"),
+    ("custom bad name", body(tools=[NOTE | {"name": "no spaces"}]), 400, "tools[0].name"),
+    ("custom_tool_call without input", body(input=[{"type": "custom_tool_call", "call_id": "c",
+     "name": "n"}]), 400, "input[0].input"),
     ("file_search second", body(tools=[WEATHER, {"type": "file_search", "vector_store_ids": []}]), 400,
      "tools[1].type"),
     ("mcp tool", body(tools=[{"type": "mcp", "server_label": "x", "server_url": "http://x"}]), 400,

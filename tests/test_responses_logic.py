@@ -112,7 +112,8 @@ def test_a_tool_loop_translates_into_chat_messages() -> None:
     ("fields", "param"),
     [
         ({"tools": [{"type": "code_interpreter", "container": {"type": "auto"}}]}, "tools[0].type"),
-        ({"tools": [{"type": "custom", "name": "x"}]}, "tools[0].type"),
+        ({"tools": [{"type": "custom", "name": "x", "format": "lark"}]}, "tools[0].format"),
+        ({"tools": [{"type": "local_shell"}]}, "tools[0].type"),
         ({"input": [{"type": "item_reference", "id": "x"}]}, "input[0].type"),
         ({"input": [{"role": "user", "content": 5}]}, "input[0].content"),
     ],

@@ -128,6 +128,8 @@ def _envelope(rt: Runtime, req: ResponsesRequest) -> dict[str, Any]:
 
 def _echo(tool: dict[str, Any]) -> dict[str, Any]:
     """A function tool as the response lists it: `strict` stated (true unless the request said false)."""
+    if tool.get("type") == "custom":
+        return tool
     return {"description": None, "parameters": None} | tool | {"strict": tool.get("strict") is not False}
 
 
@@ -155,7 +157,8 @@ async def _events(
 ) -> AsyncIterator[Event]:
     """The output items' events, then response.completed (or .incomplete), stored first when `save` is
     given; raises APIError when cut short."""
-    items = ItemStream()
+    custom = frozenset(t["name"] for t in response["tools"] if t.get("type") == "custom")
+    items = ItemStream(custom)
     async for item in generation.deltas():
         if not isinstance(item, Done):
             for event in items.feed(item):
