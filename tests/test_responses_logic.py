@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from fncall.api.choices import ChoiceBuilder, merge
 from fncall.api.errors import APIError
-from fncall.api.responses.events import ItemStream
+from fncall.api.responses.events import ItemStream, custom_input
 from fncall.api.responses.items import request_items, stored_items
 from fncall.api.responses.protocol import ResponsesRequest, to_chat
 from fncall.tools.formats import FALLBACK, FORMATS
@@ -157,3 +157,85 @@ def test_history_comes_before_the_new_input() -> None:
     tools = [{"type": "function", "name": "get_weather"}]
     chat = to_chat(request(input="And in Rome?", instructions="Be brief.", tools=tools), history)
     assert [m.role for m in chat.messages] == ["system", "user", "assistant", "tool", "user"]
+
+
+CUSTOM_TOOLS = parse_tool_request(
+    [{"type": "custom", "custom": {"name": "calc"}}, {"type": "function", "function": {"name": "get_time"}}],
+    None,
+    None,
+)
+CUSTOM_CALL = '<tool_call>\n{"name": "calc", "arguments": {"input": "say \\"hi\\"\\n1 + 2"}}\n</tool_call>'
+
+
+def run_custom(text: str, cuts: list[int]) -> tuple[list[dict[str, Any]], ItemStream]:
+    ids = iter(f"call_{n}" for n in range(10))
+    builder = ChoiceBuilder(CUSTOM_TOOLS, FALLBACK.syntax, new_id=lambda: next(ids))
+    items = ItemStream(frozenset({"calc"}))
+    bounds = [0, *sorted(set(cuts)), len(text)]
+    deltas = [d for a, b in zip(bounds, bounds[1:], strict=False) for d in builder.feed(text[a:b])]
+    deltas += builder.finish()
+    return [e for d in deltas for e in items.feed(d)] + items.close(), items
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(st.lists(st.integers(0, 120), max_size=10))
+def test_a_custom_call_is_one_custom_tool_call_item_whatever_the_chunking(cuts: list[int]) -> None:
+    text = "Sure. " + CUSTOM_CALL
+    events, items = run_custom(text, [c for c in cuts if c < len(text)])
+    for n, event in enumerate(events):
+        validate("ResponseStreamEvent", event | {"sequence_number": n})
+    message, call = items.output
+    assert message["type"] == "message" and call["type"] == "custom_tool_call"
+    assert call["input"] == 'say "hi"\n1 + 2' and call["name"] == "calc" and call["call_id"] == "call_0"
+    kinds = [e["type"] for e in events]
+    assert kinds[-3:] == [
+        "response.custom_tool_call_input.delta",
+        "response.custom_tool_call_input.done",
+        "response.output_item.done",
+    ]
+    assert events[-1]["item"] == call
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        ('{"input": "a\\nb"}', "a\nb"),
+        ('{"input": "a\\nb', "a\nb"),
+        ('{"input": "a\\', "a"),
+        ('{"input": "a\\u00', "a"),
+        ('{"input": ', ""),
+        ("", ""),
+    ],
+)
+def test_a_custom_input_cut_short_is_what_was_written(arguments: str, expected: str) -> None:
+    assert custom_input(arguments) == expected
+
+
+def test_custom_tools_and_their_items_translate_into_chat() -> None:
+    tools = [
+        {
+            "type": "custom",
+            "name": "calc",
+            "format": {"type": "grammar", "syntax": "lark", "definition": "x"},
+        },
+        {"type": "custom", "name": "note"},
+    ]
+    turn = [
+        {"role": "user", "content": "1+2?"},
+        {"type": "custom_tool_call", "call_id": "c1", "name": "calc", "input": '1 + "2"'},
+        {"type": "custom_tool_call_output", "call_id": "c1", "output": "3"},
+    ]
+    chat = to_chat(request(input=turn, tools=tools, tool_choice={"type": "custom", "name": "calc"}))
+    assert chat.tools is not None
+    assert chat.tools[0] == {
+        "type": "custom",
+        "custom": {
+            "name": "calc",
+            "format": {"type": "grammar", "grammar": {"syntax": "lark", "definition": "x"}},
+        },
+    }
+    assert chat.tools[1] == {"type": "custom", "custom": {"name": "note"}}
+    assert chat.tool_choice == {"type": "function", "function": {"name": "calc"}}
+    [call] = chat.messages[1].tool_calls  # type: ignore[union-attr]
+    assert json.loads(call.function.arguments) == {"input": '1 + "2"'}
+    assert chat.messages[2].role == "tool" and chat.messages[2].content == "3"

@@ -144,6 +144,29 @@ def test_previous_response_id_continues_across_a_restart(tmp_path: Path) -> None
         stop_server(second)
 
 
+def test_a_custom_tool_call_is_stored_and_continued(server: Server) -> None:
+    calc = {
+        "type": "custom",
+        "name": "calc",
+        "format": {"type": "grammar", "syntax": "regex", "definition": r"[0-9]+ [*+] [0-9]+"},
+    }
+    with client(server) as sdk:
+        ask: dict[str, Any] = GREEDY | {"max_output_tokens": 30, "tools": [calc], "tool_choice": "required"}
+        asked = sdk.responses.create(input="12 times 7?", **ask)
+        [call] = [item for item in asked.output if item.type == "custom_tool_call"]
+        got = sdk.responses.retrieve(asked.id)
+        validate("Response", got.model_dump(mode="json", exclude_unset=True, by_alias=True))
+        assert got.output[-1].input == call.input  # type: ignore[union-attr]
+        result = {"type": "custom_tool_call_output", "call_id": call.call_id, "output": "84"}
+        answer = sdk.responses.create(input=[result], previous_response_id=asked.id, tools=[calc], **GREEDY)  # type: ignore[list-item]  # fmt: skip
+        listed = httpx.get(f"{server.root}/v1/responses/{answer.id}/input_items?order=asc").json()
+        validate("ResponseItemList", listed)
+        assert [item["type"] for item in listed["data"]][-2:] == [
+            "custom_tool_call",
+            "custom_tool_call_output",
+        ]
+
+
 def test_another_key_gets_404(tmp_path: Path) -> None:
     keyed = serve(tmp_path / "r.sqlite3", "--parallel", "1", "--api-key", "sk-alice", "--api-key", "sk-bob")
     try:

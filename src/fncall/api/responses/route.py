@@ -173,7 +173,7 @@ async def _events(
         response["incomplete_details"] = {"reason": "max_output_tokens"} if cut else None
         response["output"] = items.output
         response["usage"] = usage(item.usage)
-        if save is not None:
+        if save is not None and item.finish_reason != "cancelled":  # a client gone: nothing to keep
             await save(response)
         yield {"type": "response.incomplete" if cut else "response.completed", "response": response}
 
