@@ -193,6 +193,7 @@ def test_kill_9_under_load_keeps_every_completed_response(tmp_path: Path) -> Non
     db = tmp_path / "r.sqlite3"
     server = serve(db, "--parallel", "2")
     done: list[tuple[str, str]] = []  # (id, output_text) of responses whose request completed
+    cut: list[int] = []  # clients whose request was in flight at the kill
     lock = threading.Lock()
     stop = threading.Event()
 
@@ -202,6 +203,7 @@ def test_kill_9_under_load_keeps_every_completed_response(tmp_path: Path) -> Non
                 try:
                     response = sdk.responses.create(input=f"Count to {n}.", **GREEDY)
                 except (openai.APIConnectionError, openai.APIStatusError):
+                    cut.append(n)
                     return
                 with lock:
                     done.append((response.id, response.output_text))
@@ -217,7 +219,7 @@ def test_kill_9_under_load_keeps_every_completed_response(tmp_path: Path) -> Non
     stop.set()
     for worker in workers:
         worker.join()
-    assert len(done) >= 10
+    assert len(done) >= 10 and cut  # some requests completed, some were cut off by the kill
     with closing(sqlite3.connect(db)) as raw:
         assert raw.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     restarted = serve(db, "--parallel", "1")

@@ -91,7 +91,7 @@ def _saver(request: Request, asked: _Request) -> Saver | None:
     async def save(response: dict[str, Any]) -> None:
         try:
             await anyio.to_thread.run_sync(lambda: store.put(response, asked.items, tenant=asked.tenant))
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:  # a broken or unwritable file: not claimed as stored
             raise server_error(f"The response could not be stored: {exc}") from exc
 
     return save
