@@ -25,8 +25,8 @@ class ItemStream:
     """Output items for one generation: `feed` each delta, then `close`; `output` holds the done items.
 
     Calls of the `custom` tools become `custom_tool_call` items: their chat arguments are
-    `{"input": "<JSON string>"}`, decoded when the call is done, so their input arrives as one
-    `response.custom_tool_call_input.delta` then `.done` (not token by token).
+    `{"input": "<JSON string>"}`, decoded as they grow, so `response.custom_tool_call_input.delta`
+    events carry the input as it is written (an escape sequence once it is complete).
     """
 
     def __init__(self, custom: frozenset[str] = frozenset()) -> None:
@@ -49,12 +49,22 @@ class ItemStream:
                 self._call = part["index"]
             if self._item is not None and self._item["type"] == "custom_tool_call":
                 self._arguments += part["function"]["arguments"]
+                events += self._custom_delta()
             elif part["function"]["arguments"] and self._item is not None:
                 self._item["arguments"] += part["function"]["arguments"]
                 events.append(
                     self._event("response.function_call_arguments.delta", delta=part["function"]["arguments"])
                 )
         return events
+
+    def _custom_delta(self) -> list[Event]:
+        """The input decoded so far, past what was sent (decoding a longer prefix only extends it)."""
+        assert self._item is not None
+        sent, decoded = self._item["input"], custom_input(self._arguments)
+        if len(decoded) <= len(sent):
+            return []
+        self._item["input"] = decoded
+        return [self._event("response.custom_tool_call_input.delta", delta=decoded[len(sent) :])]
 
     def _call_item(self, call_id: str, name: str) -> dict[str, Any]:
         if name in self._custom:
@@ -64,17 +74,14 @@ class ItemStream:
         return item | {"call_id": call_id, "name": name, "arguments": ""}
 
     def close(self) -> list[Event]:
-        item, self._item, self._call = self._item, None, None
+        events = self._custom_delta() if self._item and self._item["type"] == "custom_tool_call" else []
+        item, self._item, self._call, self._arguments = self._item, None, None, ""
         if item is None:
             return []
-        events: list[Event] = []
         index = len(self.output)
         if item["type"] == "custom_tool_call":
-            item["input"], self._arguments = custom_input(self._arguments), ""
-            where = {"item_id": item["id"], "output_index": index}
-            kind = "response.custom_tool_call_input"
-            events.append({"type": f"{kind}.delta"} | where | {"delta": item["input"]})
-            events.append({"type": f"{kind}.done"} | where | {"input": item["input"]})
+            where = {"item_id": item["id"], "output_index": index, "input": item["input"]}
+            events.append({"type": "response.custom_tool_call_input.done"} | where)
         elif item["type"] == "function_call":
             done = {
                 "item_id": item["id"],
