@@ -147,7 +147,7 @@ def custom_input(arguments: str) -> str:
     if isinstance(value, str):
         return value
     text = arguments.partition(":")[2].strip().removeprefix('"')  # cut short: decode what was written
-    for end in range(len(text), -1, -1):
+    for end in range(len(text), max(len(text) - 8, -1), -1):  # only an escape can be left open
         try:
             decoded: str = json.loads('"' + text[:end] + '"')
             return decoded
