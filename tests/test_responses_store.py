@@ -131,3 +131,20 @@ def test_writes_from_many_threads_and_two_connections_all_land(tmp_path: Path) -
 def test_bounds_must_be_positive(tmp_path: Path, max_age: float, max_count: int) -> None:
     with pytest.raises(ValueError, match="max_age"):
         ResponseStore(tmp_path / "r.sqlite3", max_age=max_age, max_count=max_count)
+
+
+def test_the_default_file_is_in_the_model_cache_and_flags_set_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fncall.cli import _parser
+    from fncall.config import ServerConfig
+
+    monkeypatch.setenv("FNCALL_CACHE", str(tmp_path / "cache"))
+    assert ServerConfig().responses_path == tmp_path / "cache" / "responses.sqlite3"
+    assert ServerConfig(responses_db=tmp_path / "x.db").responses_path == tmp_path / "x.db"
+    for bad in ({"responses_max_age": 0.0}, {"responses_max_count": 0}):
+        with pytest.raises(ValueError, match="responses_max"):
+            ServerConfig(**bad)  # type: ignore[arg-type]
+    monkeypatch.setenv("FNCALL_RESPONSES_MAX_COUNT", "7")
+    args = _parser().parse_args(["serve", "--responses-db", "a.db", "--responses-max-age", "0.5"])
+    assert (args.responses_db, args.responses_max_age, args.responses_max_count) == (Path("a.db"), 0.5, 7)
