@@ -122,6 +122,8 @@ def test_what_has_no_meaning_here_is_refused_naming_the_field(fields: dict[str, 
     with pytest.raises(APIError) as info:
         to_chat(request(**fields))
     assert info.value.param == param and info.value.status == 400
+    if param.endswith(".type") and "tools" in fields:
+        assert "only 'function' and 'custom' tools run on this server" in info.value.message
 
 
 def test_arguments_are_json_text_as_generated() -> None:
