@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,19 @@ from fncall.launch import ServerProcess, start_server
 from fncall.models import resolve_model
 
 __all__ = ["Server", "start_server", "stop_server"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def responses_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Servers started by the tests store responses in a temporary file, not the user's cache."""
+    path = tmp_path_factory.mktemp("responses") / "responses.sqlite3"
+    before = os.environ.get("FNCALL_RESPONSES_DB")
+    os.environ["FNCALL_RESPONSES_DB"] = str(path)
+    yield path
+    if before is None:
+        del os.environ["FNCALL_RESPONSES_DB"]
+    else:
+        os.environ["FNCALL_RESPONSES_DB"] = before
 
 
 @pytest.fixture(scope="session")

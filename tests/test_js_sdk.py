@@ -1,4 +1,5 @@
-"""The weather example through the official JavaScript `openai` SDK (tests/js/weather.mjs), default model.
+"""The weather example through the official JavaScript `openai` SDK (tests/js/weather.mjs), default model;
+stored responses through it on the tiny model (tests/js/responses_store.mjs).
 
 Needs Node and `npm ci` in tests/js; skipped otherwise. About 6 model calls at ~10 tok/s on CPU: minutes.
 """
@@ -16,8 +17,6 @@ import pytest
 
 from tests.conftest import Server, start_server, stop_server
 
-pytestmark = pytest.mark.default_model
-
 JS_DIR = Path(__file__).parent / "js"
 NODE = shutil.which("node")
 
@@ -33,6 +32,7 @@ def default_server() -> Iterator[Server]:
     stop_server(server)
 
 
+@pytest.mark.default_model
 def test_weather_example_through_the_js_sdk(default_server: Server) -> None:
     assert NODE is not None
     env = os.environ | {"FNCALL_BASE_URL": default_server.base_url, "FNCALL_MODEL": default_server.model_id}
@@ -45,3 +45,17 @@ def test_weather_example_through_the_js_sdk(default_server: Server) -> None:
     result = json.loads(lines[-1])
     assert result["ok"] is True, result
     print(lines[-1])
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed")
+def test_stored_responses_through_the_js_sdk(tiny_server: Server) -> None:
+    """Tiny model: create, retrieve, inputItems.list, previous_response_id, delete."""
+    assert NODE is not None
+    if not (JS_DIR / "node_modules" / "openai").is_dir():
+        pytest.skip("JS SDK not installed: run `npm ci` in tests/js")
+    env = os.environ | {"FNCALL_BASE_URL": tiny_server.base_url, "FNCALL_MODEL": "tiny"}
+    run = subprocess.run(
+        [NODE, str(JS_DIR / "responses_store.mjs")], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, f"responses_store.mjs exited {run.returncode}\n{run.stdout}\n{run.stderr}"
+    assert json.loads(run.stdout.strip().splitlines()[-1])["ok"] is True

@@ -54,7 +54,8 @@ def value(found: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str,
     ("path", "label"),
     [("/v1/chat/completions", "/v1/chat/completions"),
      ("/v1/openai/chat/completions", "/v1/chat/completions"), ("/v1/models/tiny", "/v1/models/{model}"),
-     ("/v1/openai/models/a/b", "/v1/models/{model}"),
+     ("/v1/openai/models/a/b", "/v1/models/{model}"), ("/v1/responses/resp_1", "/v1/responses/{response_id}"),
+     ("/v1/openai/responses/resp_2/input_items", "/v1/responses/{response_id}/input_items"),
      ("/health", "/health"), ("/v1/random-scan", "other"), ("/wp-admin.php", "other")],
 )  # fmt: skip
 def test_route_labels_are_bounded(path: str, label: str) -> None:

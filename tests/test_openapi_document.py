@@ -28,6 +28,9 @@ def test_routes_and_components() -> None:
     assert doc["openapi"].startswith("3.1")
     assert set(doc["paths"]) == {
         "/v1/chat/completions",
+        "/v1/responses",
+        "/v1/responses/{response_id}",
+        "/v1/responses/{response_id}/input_items",
         "/v1/models",
         "/v1/models/{model}",
         "/health",
@@ -64,3 +67,17 @@ def test_mounted_paths_are_merged_in() -> None:
     extra = {"/x": {"get": {"operationId": "x", "responses": {"200": {"description": "x"}}}}}
     doc = json.loads(openapi_document(False, json.dumps(extra)))
     assert doc["paths"]["/x"] == extra["/x"] and "/v1/models" in doc["paths"]
+
+
+def test_the_responses_routes_are_described_by_their_parser() -> None:
+    from fncall.api.responses.protocol import ResponsesRequest
+
+    doc = document(True)
+    schemas = doc["components"]["schemas"]
+    assert set(schemas["ResponsesRequest"]["properties"]) == set(ResponsesRequest.model_fields)
+    assert {"ResponseObject", "ResponseItemList", "DeletedResponse"} <= set(schemas)
+    stored = doc["paths"]["/v1/responses/{response_id}"]
+    assert set(stored) == {"get", "delete"} and stored["get"]["security"] == [{"bearerAuth": []}]
+    listed = doc["paths"]["/v1/responses/{response_id}/input_items"]["get"]
+    assert [p["name"] for p in listed["parameters"]] == ["response_id", "limit", "order", "after"]
+    assert not keys(doc) & {"ge", "le", "gt", "lt"}

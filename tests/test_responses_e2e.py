@@ -8,6 +8,7 @@ judgement. Bodies and events are validated against OpenAI's published schema.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +16,7 @@ import httpx
 import jsonschema
 import openai
 import pytest
+from pydantic import BaseModel, Field
 
 from tests.conftest import Server
 from tests.openapi_contract import validate
@@ -53,7 +55,7 @@ def client(tiny_server: Server) -> Iterator[openai.OpenAI]:
 
 def create(client: openai.OpenAI, **kwargs: Any) -> Any:
     response = client.responses.create(**({"model": "tiny", "input": ASK} | GREEDY | kwargs))
-    validate("Response", response.model_dump(mode="json", exclude_unset=True))
+    validate("Response", response.model_dump(mode="json", exclude_unset=True, by_alias=True))
     return response
 
 
@@ -144,6 +146,103 @@ def test_text_streams_as_output_text_deltas(client: openai.OpenAI) -> None:
     ]  # fmt: skip
 
 
+CITY = {
+    "type": "object",
+    "properties": {"city": {"type": "string", "maxLength": 20}, "sunny": {"type": "boolean"}},
+    "required": ["city", "sunny"],
+    "additionalProperties": False,
+}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_text_format_json_schema_gives_schema_valid_json(client: openai.OpenAI, stream: bool) -> None:
+    fmt = {"type": "json_schema", "name": "weather", "schema": CITY, "strict": True}
+    kwargs: dict[str, Any] = {"model": "tiny", "input": ASK, "temperature": 0, "max_output_tokens": 60}
+    if stream:
+        with client.responses.stream(**kwargs, text={"format": fmt}) as events:  # type: ignore[arg-type]
+            final = list(events)[-1].response  # type: ignore[union-attr]
+    else:
+        final = create(client, **kwargs, text={"format": fmt})
+    assert final.status == "completed" and final.text.format.type == "json_schema"  # type: ignore[union-attr]
+    jsonschema.validate(json.loads(final.output_text), CITY)
+
+
+def test_text_format_json_object_and_the_sdks_parse(client: openai.OpenAI) -> None:
+    json_object = {"format": {"type": "json_object"}}
+    answer = create(client, input="Reply in JSON about Paris.", text=json_object, max_output_tokens=60)
+    assert answer.status == "completed" and isinstance(json.loads(answer.output_text), dict)
+
+    class City(BaseModel):
+        city: str = Field(max_length=20)
+        sunny: bool
+
+    parsed = client.responses.parse(
+        model="tiny", input=ASK, text_format=City, temperature=0, max_output_tokens=60
+    )
+    assert isinstance(parsed.output_parsed, City)
+
+
+MATH_LARK = """
+start: expr
+expr: NUMBER (SP OP SP NUMBER)*
+SP: " "
+OP: "+" | "-" | "*"
+NUMBER: /[0-9]{1,4}/
+"""
+CALC = {
+    "type": "custom",
+    "name": "calculator",
+    "description": "Evaluates arithmetic",
+    "format": {"type": "grammar", "syntax": "lark", "definition": MATH_LARK},
+}
+DATE = {
+    "type": "custom",
+    "name": "set_date",
+    "format": {"type": "grammar", "syntax": "regex", "definition": r"\d{4}-\d{2}-\d{2}"},
+}
+NOTE = {"type": "custom", "name": "write_note", "description": "Saves a note"}
+
+
+def custom_calls(response: Any) -> list[Any]:
+    return [item for item in response.output if item.type == "custom_tool_call"]
+
+
+@pytest.mark.parametrize(
+    ("tool", "pattern"),
+    [(CALC, r"[0-9]{1,4}( [-+*] [0-9]{1,4})*"), (DATE, r"\d{4}-\d{2}-\d{2}"), (NOTE, r"(?s).*")],
+    ids=["lark", "regex", "free-form"],
+)
+def test_a_custom_tool_call_holds_to_its_grammar(client: openai.OpenAI, tool: Any, pattern: str) -> None:
+    choice = {"type": "custom", "name": tool["name"]}
+    response = create(client, input="What is 12 times 7?", tools=[tool, WEATHER], tool_choice=choice,
+                      max_output_tokens=60)  # fmt: skip
+    [call] = custom_calls(response)
+    assert call.name == tool["name"] and call.call_id and response.status == "completed"
+    assert re.fullmatch(pattern, call.input), call.input
+
+
+def test_custom_tool_calls_stream_and_take_their_output(client: openai.OpenAI) -> None:
+    kwargs: dict[str, Any] = {"tools": [CALC], "tool_choice": "required", "parallel_tool_calls": False}
+    with client.responses.stream(model="tiny", input="12 times 7?", **GREEDY, **kwargs) as stream:
+        events = list(stream)
+    raw = [e.model_dump(mode="json", exclude_unset=True) for e in events]
+    for event in raw:
+        validate("ResponseStreamEvent", event)
+    kinds = [e["type"] for e in raw]
+    assert kinds[-3:-1] == ["response.custom_tool_call_input.done", "response.output_item.done"]
+    [call] = custom_calls(events[-1].response)  # type: ignore[union-attr]
+    assert raw[-3]["input"] == call.input and re.fullmatch(r"[0-9]{1,4}( [-+*] [0-9]{1,4})*", call.input)
+    deltas = [e["delta"] for e in raw if e["type"] == "response.custom_tool_call_input.delta"]
+    assert "".join(deltas) == call.input
+    turn = [
+        {"role": "user", "content": "12 times 7?"},
+        {"type": "custom_tool_call", "call_id": call.call_id, "name": call.name, "input": call.input},
+        {"type": "custom_tool_call_output", "call_id": call.call_id, "output": "84"},
+    ]
+    answer = create(client, input=turn, tools=[CALC], tool_choice="none", max_output_tokens=10)
+    assert answer.output and not custom_calls(answer)
+
+
 def post(server: Server, payload: Any, path: str = "/v1/responses") -> httpx.Response:
     content = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     return httpx.post(
@@ -160,6 +259,20 @@ HOSTILE = [
     ("input missing", {"model": "tiny"}, 400, "input"),
     ("input a number", body(input=5), 400, "input"),
     ("web_search tool", body(tools=[{"type": "web_search"}]), 400, "tools[0].type"),
+    ("custom bad lark", body(tools=[CALC | {"format": {"type": "grammar", "syntax": "lark",
+     "definition": "start: nope"}}]), 400, "tools[0].format"),
+    ("custom bad regex", body(tools=[WEATHER, DATE | {"format": {"type": "grammar", "syntax": "regex",
+     "definition": "(("}}]), 400, "tools[1].format"),
+    ("custom lookahead", body(tools=[CALC | {"format": {"type": "grammar", "syntax": "lark",
+     "definition": "start: /(?=a)a/"}}]), 400, "tools[0].format"),
+    ("custom unknown syntax", body(tools=[CALC | {"format": {"type": "grammar", "syntax": "ebnf",
+     "definition": "x"}}]), 400, "tools[0].format.syntax"),
+    ("custom empty definition", body(tools=[CALC | {"format": {"type": "grammar", "syntax": "lark",
+     "definition": " "}}]), 400, "tools[0].format.definition"),
+    ("custom format not an object", body(tools=[CALC | {"format": "lark"}]), 400, "tools[0].format"),
+    ("custom bad name", body(tools=[NOTE | {"name": "no spaces"}]), 400, "tools[0].name"),
+    ("custom_tool_call without input", body(input=[{"type": "custom_tool_call", "call_id": "c",
+     "name": "n"}]), 400, "input[0].input"),
     ("file_search second", body(tools=[WEATHER, {"type": "file_search", "vector_store_ids": []}]), 400,
      "tools[1].type"),
     ("mcp tool", body(tools=[{"type": "mcp", "server_label": "x", "server_url": "http://x"}]), 400,
@@ -179,9 +292,18 @@ HOSTILE = [
      "tool_choice.function.name"),
     ("temperature too high", body(temperature=3), 400, "temperature"),
     ("max_output_tokens zero", body(max_output_tokens=0), 400, "max_output_tokens"),
-    ("previous_response_id", body(previous_response_id="resp_x"), 400, "previous_response_id"),
-    ("json_schema format", body(text={"format": {"type": "json_schema", "name": "x", "schema": {}}}), 400,
-     "text.format"),
+    ("unknown previous_response_id", body(previous_response_id="resp_x"), 400, "previous_response_id"),
+    ("previous_response_id a number", body(previous_response_id=5), 400, "previous_response_id"),
+    ("previous_response_id huge", body(previous_response_id="r" * 100_000), 400, "previous_response_id"),
+    ("store a string", body(store="yes"), 400, "store"),
+    ("json_schema without name", body(text={"format": {"type": "json_schema", "schema": {}}}), 400,
+     "text.format.name"),
+    ("json_schema schema not an object", body(text={"format": {"type": "json_schema", "name": "x",
+     "schema": 5}}), 400, "text.format.schema"),
+    ("json_schema uncompilable", body(text={"format": {"type": "json_schema", "name": "x",
+     "schema": {"type": "object", "properties": {"a": {"$ref": "#/nope"}}}}}), 400, "text.format"),
+    ("json_object without the word", body(text={"format": {"type": "json_object"}}), 400, "input"),
+    ("unknown text format", body(text={"format": {"type": "yaml"}}), 400, "text.format.type"),
     ("unknown model", body(model="gpt-9"), 404, "model"),
     ("prompt beyond the context", body(input="word " * 20_000), 400, "messages"),
     ("body over the limit", b'{"x": "' + b"x" * 5_000_000 + b'"}', 413, None),

@@ -32,12 +32,17 @@ from tests.openapi_contract import validate
 RUNS = [
     ("POST /v1/chat/completions", GenerationMode.POSITIVE, 100),
     ("POST /v1/chat/completions", GenerationMode.NEGATIVE, 80),
+    ("POST /v1/responses", GenerationMode.POSITIVE, 40),
+    ("POST /v1/responses", GenerationMode.NEGATIVE, 40),
+    ("GET /v1/responses/{response_id}", GenerationMode.POSITIVE, 10),
     ("GET /v1/models", GenerationMode.POSITIVE, 5),
     ("GET /v1/models/{model}", GenerationMode.POSITIVE, 20),
 ]
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 OPENAI_COMPONENT = {
     "createChatCompletion": "CreateChatCompletionResponse",
+    "createResponse": "Response",
+    "getResponse": "Response",
     "listModels": "ListModelsResponse",
     "retrieveModel": "Model",
 }
@@ -50,6 +55,13 @@ def narrowed(doc: dict[str, Any], model_id: str) -> dict[str, Any]:
     props["max_tokens"] = {"type": "integer", "minimum": 1, "maximum": 4}
     props.pop("max_completion_tokens")
     request["required"] = [*request["required"], "max_tokens"]
+    responses = doc["components"]["schemas"]["ResponsesRequest"]
+    responses["properties"] |= {
+        "model": {"enum": [model_id, "tiny"]},
+        "max_output_tokens": {"type": "integer", "minimum": 1, "maximum": 4},
+        "stream": {"const": False},  # streamed events are checked by tests/test_responses_e2e.py
+    }
+    responses["required"] = [*responses["required"], "max_output_tokens"]
     return doc
 
 
@@ -77,13 +89,20 @@ def test_published_api_holds_under_fuzzing(
             body = json.loads(response.content)
             validate(component if response.status_code == 200 else "ErrorResponse", body)
         elif media_type.startswith("text/event-stream"):
-            check_stream(response.content.decode())
+            check_stream(response.content.decode(), responses=label.startswith("POST /v1/responses"))
 
     check()
 
 
-def check_stream(text: str) -> None:
-    """An SSE body: chunks valid against OpenAI's schema, then [DONE] (or an error event, then the end)."""
+def check_stream(text: str, *, responses: bool = False) -> None:
+    """An SSE body: chunks valid against OpenAI's schema, then [DONE] (or an error event, then the end);
+    for the Responses route, every event valid as a ResponseStreamEvent."""
+    datas = [line.partition("data: ")[2] for line in text.split("\n\n") if "data: " in line]
+    if responses:
+        assert datas, text
+        for data in datas:
+            validate("ResponseStreamEvent", json.loads(data))
+        return
     events = [line.removeprefix("data: ") for line in text.split("\n\n") if line.startswith("data: ")]
     assert events, text
     *chunks, last = events

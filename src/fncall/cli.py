@@ -41,6 +41,13 @@ _SERVE_FLAGS: dict[str, tuple[type, str, str]] = {
         "auto mode: call when the call-shaped openers hold at least this probability at an answer's "
         "opening; 'default', 'off', or 'FIRST,AFTER_RESULTS'",
     ),
+    "--responses-db": (
+        Path,
+        "responses_db",
+        "SQLite file of stored responses (default: responses.sqlite3 in the model cache directory)",
+    ),
+    "--responses-max-age": (float, "responses_max_age", "days a stored response is kept"),
+    "--responses-max-count": (int, "responses_max_count", "stored responses kept at most (oldest go first)"),
     "--sampling-defaults": (
         str,
         "sampling_defaults",

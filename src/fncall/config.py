@@ -39,6 +39,11 @@ class ServerConfig:
     # auto mode's call/text decisions (tools/decision.py): 'default', 'off', or 'FIRST,AFTER_RESULTS,MORE'.
     call_threshold: str = "default"
     ui: bool | None = None  # the playground at `/`; None = on when binding loopback only
+    # Stored responses (/v1/responses with `store`): the SQLite file (None = responses.sqlite3 in the
+    # model cache directory), kept at most this many days and this many responses.
+    responses_db: Path | None = None
+    responses_max_age: float = 30.0
+    responses_max_count: int = 10_000
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -68,6 +73,8 @@ class ServerConfig:
             raise ValueError(f"max_body_bytes must be at least 1024, got {self.max_body_bytes}")
         if self.request_timeout < 0 or self.shutdown_timeout < 0:
             raise ValueError("request_timeout and shutdown_timeout must be at least 0")
+        if self.responses_max_age <= 0 or self.responses_max_count < 1:
+            raise ValueError("responses_max_age must be above 0 days and responses_max_count at least 1")
         for name in self.served_model_names:
             if not name or len(name) > 256 or any(c.isspace() or not c.isprintable() for c in name):
                 raise ValueError(
@@ -80,6 +87,14 @@ class ServerConfig:
     @property
     def n_threads(self) -> int:
         return self.threads or default_threads()
+
+    @property
+    def responses_path(self) -> Path:
+        if self.responses_db is not None:
+            return self.responses_db
+        from fncall.models import default_cache_dir  # imported here to keep config light
+
+        return default_cache_dir() / "responses.sqlite3"
 
     @property
     def ui_enabled(self) -> bool:

@@ -27,7 +27,9 @@ from fncall.api.errors import APIError, error_response, model_not_found, server_
 from fncall.api.limits import BodyLimit
 from fncall.api.metrics import Metrics, metrics_endpoint
 from fncall.api.openapi import openapi_endpoint
+from fncall.api.responses import stored
 from fncall.api.responses.route import responses
+from fncall.api.responses.store import ResponseStore
 from fncall.api.shutdown import Admission, AdmissionGate
 from fncall.config import ServerConfig
 from fncall.runtime import Runtime
@@ -108,6 +110,9 @@ def create_app(
         routes += [
             Route(f"{prefix}/chat/completions", chat_completions, methods=["POST"]),
             Route(f"{prefix}/responses", responses, methods=["POST"]),
+            Route(f"{prefix}/responses/{{response_id}}", stored.get_response, methods=["GET"]),
+            Route(f"{prefix}/responses/{{response_id}}", stored.delete_response, methods=["DELETE"]),
+            Route(f"{prefix}/responses/{{response_id}}/input_items", stored.input_items, methods=["GET"]),
             Route(f"{prefix}/models", list_models, methods=["GET"]),
             Route(f"{prefix}/models/{{model:path}}", get_model, methods=["GET"]),
         ]
@@ -115,17 +120,25 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
+        store.close()
         if close_runtime:
             runtime.close()
 
     metrics = Metrics(runtime.engine.stats)
     runtime.grammars.on_compile = metrics.grammar_compile.observe
     admission = Admission()
+    keys = ApiKeys(config.api_keys)
+    # Opened on first use: an app that never stores a response never touches the file.
+    store = ResponseStore(
+        config.responses_path,
+        max_age=config.responses_max_age * 86_400,
+        max_count=config.responses_max_count,
+    )
     app = Starlette(
         routes=routes,
         middleware=[
             Middleware(AccessLog, metrics=metrics),
-            Middleware(RequireApiKey, keys=ApiKeys(config.api_keys)),
+            Middleware(RequireApiKey, keys=keys),
             Middleware(AdmissionGate, admission=admission),
             Middleware(BodyLimit, max_bytes=config.max_body_bytes),
         ],
@@ -136,4 +149,6 @@ def create_app(
     app.state.config = config
     app.state.metrics = metrics
     app.state.admission = admission
+    app.state.keys = keys
+    app.state.responses = store
     return app

@@ -8,8 +8,9 @@ echoed back.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -35,6 +36,19 @@ class ApiKeys:
         for key in self._keys:  # no early exit: the time taken does not say which key matched
             matched |= hmac.compare_digest(given, key)
         return matched
+
+
+def tenant(keys: ApiKeys, headers: Mapping[str, str]) -> str:
+    """Whose stored responses a request may see: the sha256 of the key it presented (the middleware has
+    accepted it), or "" when the server has no keys (one tenant)."""
+    if not keys:
+        return ""
+    authorization = headers.get("authorization", "")
+    if keys.accepts(authorization.encode("latin-1")):
+        key = authorization.partition(" ")[2].strip()
+    else:
+        key = headers.get("x-api-key", "")
+    return hashlib.sha256(key.encode("latin-1")).hexdigest()
 
 
 def protected(path: str) -> bool:

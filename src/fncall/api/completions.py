@@ -66,7 +66,20 @@ async def plan_request(request: Request) -> tuple[ChatCompletionRequest, Plan]:
         record.model = req.model
     if req.model not in rt.names:
         raise model_not_found(req.model)
+    _refuse_custom_tools(req)
     return req, await anyio.to_thread.run_sync(generation_plan, rt, req)
+
+
+def _refuse_custom_tools(req: ChatCompletionRequest) -> None:
+    """Custom tools run through the pipeline for /v1/responses, but chat has no shape for their calls
+    here yet (they would come back as function calls): refused rather than misrepresented."""
+    for i, tool in enumerate(req.tools or ()):
+        if isinstance(tool, dict) and tool.get("type") == "custom":
+            raise APIError(
+                f"'tools[{i}].type' 'custom' is not supported on chat completions here; custom tools run "
+                "on /v1/responses. Send 'function' tools.",
+                param=f"tools[{i}].type",
+            )
 
 
 async def chat_completions(request: Request) -> Response:

@@ -40,6 +40,9 @@ def route_label(path: str) -> str:
         path = "/v1/" + path.removeprefix("/v1/openai/")
     if path.startswith("/v1/models/"):
         return "/v1/models/{model}"
+    if path.startswith("/v1/responses/"):  # a stored response's id is no label
+        kind = "/input_items" if path.endswith("/input_items") else ""
+        return "/v1/responses/{response_id}" + kind
     return path if path in _ROUTES else "other"
 
 

@@ -19,6 +19,7 @@ from starlette.responses import Response
 
 from fncall import __version__
 from fncall.api.protocol import ChatCompletionRequest
+from fncall.api.responses import openapi as responses_openapi
 
 FinishReason = Literal["stop", "length", "tool_calls"]
 
@@ -101,7 +102,7 @@ class ErrorResponse(BaseModel):
 _ERRORS = {
     "400": "Invalid request: the error's `param` names the field",
     "401": "Missing or wrong API key (only when the server has keys)",
-    "404": "Unknown model or route",
+    "404": "Unknown model, route or stored response",
     "413": "Body larger than --max-body-bytes",
     "429": "Queue full; retry after `Retry-After` seconds",
     "500": "Server error",
@@ -131,7 +132,7 @@ def _paths(secured: bool) -> dict[str, Any]:
     completion["content"]["text/event-stream"] = {
         "schema": {"type": "object", "properties": event, "required": ["data"]}
     }
-    return {
+    return responses_openapi.paths(_ref, _json, _errors, security) | {
         "/v1/chat/completions": {
             "post": {
                 "operationId": "createChatCompletion",
@@ -202,8 +203,9 @@ def openapi_document(secured: bool, extra_paths: str = "{}") -> str:
     `extra_paths` is JSON text (hashable, so the variant can be cached) of more path items.
     """
     models: list[type[BaseModel]] = [ChatCompletionRequest, ChatCompletion, ModelList, Model, ErrorResponse]
+    modes = [(m, "validation" if m is ChatCompletionRequest else "serialization") for m in models]
     _, top = models_json_schema(
-        [(m, "validation" if m is ChatCompletionRequest else "serialization") for m in models],
+        [*modes, *responses_openapi.MODELS],  # type: ignore[list-item]
         ref_template="#/components/schemas/{model}",
     )
     doc = {
@@ -211,8 +213,8 @@ def openapi_document(secured: bool, extra_paths: str = "{}") -> str:
         "info": {
             "title": "fncall",
             "version": __version__,
-            "description": "OpenAI-compatible chat completions with function calling. Every `/v1` route "
-            "is also served under `/v1/openai`. Errors have OpenAI's shape.",
+            "description": "OpenAI-compatible chat completions and Responses with function calling. "
+            "Every `/v1` route is also served under `/v1/openai`. Errors have OpenAI's shape.",
         },
         "paths": _paths(secured) | json.loads(extra_paths),
         "components": {

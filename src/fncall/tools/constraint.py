@@ -178,6 +178,12 @@ class BannedTokens:
         return None
 
 
+def grammar_error(grammar: str) -> str:
+    """Why llguidance cannot compile `grammar` (within the limits), or "" if it can; no vocabulary."""
+    error = llguidance.LLMatcher.validate_grammar(grammar, limits=LIMITS)
+    return "" if not error or error.startswith("WARNING") else error.strip().splitlines()[0]
+
+
 class GrammarCompiler:
     """Per model: the llguidance tokenizer (built once, about a second) and an LRU of compiled grammars."""
 

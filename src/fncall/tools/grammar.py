@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from fncall.tools.custom import arguments_rule
 from fncall.tools.formats.base import Tok, ToolFormat
 from fncall.tools.pythonic import TERMINALS, kwargs_rules
 from fncall.tools.spec import Tool, ToolRequest
@@ -160,7 +161,10 @@ def _body_rules(syntax: CallSyntax, tools: tuple[Tool, ...], tok: Tok) -> list[s
             lines += [f'body_{i}: {json.dumps(tool.name + "(")} {inner} ")"', *rules]
         return [*lines, *TERMINALS, "body: " + " | ".join(f"body_{i}" for i in range(len(tools)))]
     for i, tool in enumerate(tools):
-        lines.append(f"args_{i}: %json {json.dumps(arguments_schema(tool))}")
+        if tool.custom is not None:  # checked when the request was read: the param is never named here
+            lines.append(arguments_rule(f"args_{i}", tool.custom, _JSON_STYLE, "tools"))
+        else:
+            lines.append(f"args_{i}: %json {json.dumps(arguments_schema(tool))}")
         if syntax.name_end:
             lines.append(f"body_{i}: {json.dumps(tool.name)} {tok(syntax.name_end)} args_{i}")
             continue

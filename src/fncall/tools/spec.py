@@ -15,6 +15,8 @@ from typing import Any, Literal
 import jsonschema
 
 from fncall.errors import InvalidParam
+from fncall.tools import custom
+from fncall.tools.custom import CustomFormat
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 MAX_TOOLS = 128
@@ -33,12 +35,18 @@ class Tool:
     description: str | None
     parameters: Mapping[str, Any]
     strict: bool
+    custom: CustomFormat | None = None  # a custom tool: one `input` string, maybe held to a grammar
 
     def as_template_tool(self) -> dict[str, Any]:
-        """The OpenAI tool object, as chat templates expect it under `tools`."""
+        """The OpenAI tool object, as chat templates expect it under `tools` (a custom tool as a function
+        of one `input` string, its grammar in the description)."""
         function: dict[str, Any] = {"name": self.name}
-        if self.description:
-            function["description"] = self.description
+        description = self.description or ""
+        if self.custom is not None and self.custom.syntax != "text":
+            rule = f"The input must match this {self.custom.syntax} grammar:\n{self.custom.definition}"
+            description = f"{description}\n\n{rule}".strip()
+        if description:
+            function["description"] = description
         function["parameters"] = self.parameters
         return {"type": "function", "function": function}
 
@@ -85,9 +93,13 @@ def parse_tool_request(
 
 
 def _tool(tool: Mapping[str, Any], i: int) -> Tool:
+    if tool.get("type") == "custom" and isinstance(tool.get("custom"), Mapping):
+        return _custom_tool(tool["custom"], i)
     if tool.get("type") != "function" or not isinstance(tool.get("function"), Mapping):
         raise ToolSpecError(
-            "Only tools of type 'function' with a 'function' object are supported.", f"tools[{i}].type"
+            "Only tools of type 'function' (with a 'function' object) or 'custom' (with a 'custom' "
+            "object) are supported.",
+            f"tools[{i}].type",
         )
     function = tool["function"]
     name = function.get("name")
@@ -104,6 +116,41 @@ def _tool(tool: Mapping[str, Any], i: int) -> Tool:
     parameters = function.get("parameters", EMPTY_PARAMETERS)
     _check_schema(parameters, f"tools[{i}].function.parameters")
     return Tool(name=name, description=description, parameters=parameters, strict=bool(strict))
+
+
+def _custom_tool(spec: Mapping[str, Any], i: int) -> Tool:
+    """OpenAI's chat spelling of a custom tool: `{"name", "description", "format": {"type": "text"} |
+    {"type": "grammar", "grammar": {"syntax": "lark" | "regex", "definition"}}}`."""
+    name = spec.get("name")
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise ToolSpecError(
+            f"Invalid tool name {name!r}: it must match ^[a-zA-Z0-9_-]{{1,64}}$.", f"tools[{i}].name"
+        )
+    description = spec.get("description")
+    if description is not None and not isinstance(description, str):
+        raise ToolSpecError("'description' must be a string.", f"tools[{i}].description")
+    fmt = _custom_format(spec.get("format"), f"tools[{i}].format")
+    if fmt.syntax != "text":
+        custom.check(fmt, f"tools[{i}].format")
+    return Tool(name=name, description=description, parameters=custom.parameters(), strict=True, custom=fmt)
+
+
+def _custom_format(fmt: Any, param: str) -> CustomFormat:
+    if fmt is None or (isinstance(fmt, Mapping) and fmt.get("type") == "text"):
+        return CustomFormat()
+    grammar = fmt.get("grammar") if isinstance(fmt, Mapping) and fmt.get("type") == "grammar" else None
+    if not isinstance(grammar, Mapping):
+        raise ToolSpecError(
+            '\'format\' must be {"type": "text"} or {"type": "grammar", "grammar": {...}}.', param
+        )
+    syntax, definition = grammar.get("syntax"), grammar.get("definition")
+    if syntax not in ("lark", "regex"):
+        raise ToolSpecError(
+            f"Unsupported grammar syntax {syntax!r}: use 'lark' or 'regex'.", f"{param}.syntax"
+        )
+    if not isinstance(definition, str) or not definition.strip():
+        raise ToolSpecError("'definition' must be a non-empty string.", f"{param}.definition")
+    return CustomFormat(syntax=syntax, definition=definition)
 
 
 def _check_schema(schema: Any, param: str) -> None:

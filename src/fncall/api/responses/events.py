@@ -7,25 +7,34 @@ both answers are equal by construction. `sequence_number` is added when the even
 
 from __future__ import annotations
 
+import json
 import secrets
 from typing import Any
 
 from fncall.api.choices import Delta
+from fncall.tools.custom import INPUT
 
 Event = dict[str, Any]
 
 
-def _id(prefix: str) -> str:
+def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(16)}"
 
 
 class ItemStream:
-    """Output items for one generation: `feed` each delta, then `close`; `output` holds the done items."""
+    """Output items for one generation: `feed` each delta, then `close`; `output` holds the done items.
 
-    def __init__(self) -> None:
+    Calls of the `custom` tools become `custom_tool_call` items: their chat arguments are
+    `{"input": "<JSON string>"}`, decoded as they grow, so `response.custom_tool_call_input.delta`
+    events carry the input as it is written (an escape sequence once it is complete).
+    """
+
+    def __init__(self, custom: frozenset[str] = frozenset()) -> None:
         self.output: list[dict[str, Any]] = []
+        self._custom = custom
         self._item: dict[str, Any] | None = None  # the open item
         self._call: int | None = None  # the chat index of the open function call
+        self._arguments = ""  # a custom call's arguments so far
 
     def feed(self, delta: Delta) -> list[Event]:
         events: list[Event] = []
@@ -36,24 +45,44 @@ class ItemStream:
         for part in delta.get("tool_calls", ()):
             if "id" in part:
                 events += self.close()
-                item = {"id": _id("fc"), "type": "function_call", "status": "in_progress"}
-                item |= {"call_id": part["id"], "name": part["function"]["name"], "arguments": ""}
-                events += self._open(item)
+                events += self._open(self._call_item(part["id"], part["function"]["name"]))
                 self._call = part["index"]
-            if part["function"]["arguments"] and self._item is not None:
+            if self._item is not None and self._item["type"] == "custom_tool_call":
+                self._arguments += part["function"]["arguments"]
+                events += self._custom_delta()
+            elif part["function"]["arguments"] and self._item is not None:
                 self._item["arguments"] += part["function"]["arguments"]
                 events.append(
                     self._event("response.function_call_arguments.delta", delta=part["function"]["arguments"])
                 )
         return events
 
+    def _custom_delta(self) -> list[Event]:
+        """The input decoded so far, past what was sent (decoding a longer prefix only extends it)."""
+        assert self._item is not None
+        sent, decoded = self._item["input"], custom_input(self._arguments)
+        if len(decoded) <= len(sent):
+            return []
+        self._item["input"] = decoded
+        return [self._event("response.custom_tool_call_input.delta", delta=decoded[len(sent) :])]
+
+    def _call_item(self, call_id: str, name: str) -> dict[str, Any]:
+        if name in self._custom:
+            item = {"id": new_id("ctc"), "type": "custom_tool_call", "status": "in_progress"}
+            return item | {"call_id": call_id, "name": name, "input": ""}
+        item = {"id": new_id("fc"), "type": "function_call", "status": "in_progress"}
+        return item | {"call_id": call_id, "name": name, "arguments": ""}
+
     def close(self) -> list[Event]:
-        item, self._item, self._call = self._item, None, None
+        events = self._custom_delta() if self._item and self._item["type"] == "custom_tool_call" else []
+        item, self._item, self._call, self._arguments = self._item, None, None, ""
         if item is None:
             return []
-        events: list[Event] = []
         index = len(self.output)
-        if item["type"] == "function_call":
+        if item["type"] == "custom_tool_call":
+            where = {"item_id": item["id"], "output_index": index, "input": item["input"]}
+            events.append({"type": "response.custom_tool_call_input.done"} | where)
+        elif item["type"] == "function_call":
             done = {
                 "item_id": item["id"],
                 "output_index": index,
@@ -84,10 +113,10 @@ class ItemStream:
             part: dict[str, Any] = {"type": part_type, "text": ""}
             if kind == "message":
                 part |= {"annotations": [], "logprobs": []}
-                item: dict[str, Any] = {"id": _id("msg"), "type": "message", "status": "in_progress"}
+                item: dict[str, Any] = {"id": new_id("msg"), "type": "message", "status": "in_progress"}
                 item["role"] = "assistant"
             else:
-                item = {"id": _id("rs"), "type": "reasoning", "summary": []}
+                item = {"id": new_id("rs"), "type": "reasoning", "summary": []}
             events += self._open(item | {"content": []})
             assert self._item is not None
             self._item["content"].append(part)
@@ -107,6 +136,24 @@ class ItemStream:
     def _event(self, name: str, **fields: Any) -> Event:
         assert self._item is not None
         return {"type": name, "item_id": self._item["id"], "output_index": len(self.output)} | fields
+
+
+def custom_input(arguments: str) -> str:
+    """A custom call's input from its chat arguments `{"input": "…"}`; what can be read of it if cut short."""
+    try:
+        value = json.loads(arguments).get(INPUT)
+    except (ValueError, AttributeError):
+        value = None
+    if isinstance(value, str):
+        return value
+    text = arguments.partition(":")[2].strip().removeprefix('"')  # cut short: decode what was written
+    for end in range(len(text), max(len(text) - 8, -1), -1):  # only an escape can be left open
+        try:
+            decoded: str = json.loads('"' + text[:end] + '"')
+            return decoded
+        except ValueError:
+            continue
+    return ""
 
 
 def _copy(item: dict[str, Any]) -> dict[str, Any]:

@@ -6,14 +6,18 @@ and refused with a 400 naming `input[i].…` or `tools[i].…` when they mean no
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from fncall.api.errors import APIError, unsupported
+from fncall.api.errors import APIError
 from fncall.api.protocol import ChatCompletionRequest, Integral
+from fncall.api.responses.items import request_items
+from fncall.tools.custom import INPUT
 
-HOSTED = "only 'function' tools run on this server"
+HOSTED = "only 'function' and 'custom' tools run on this server"
 
 
 class TextFormat(BaseModel):
@@ -45,20 +49,16 @@ class ResponsesRequest(BaseModel):
     user: str | None = None
 
 
-def to_chat(req: ResponsesRequest) -> ChatCompletionRequest:
-    """The chat request this Responses request means; refuses what has no meaning here."""
-    if req.previous_response_id is not None:
-        raise unsupported("previous_response_id", "responses are not stored here yet; send the full input.")
-    if req.text and req.text.format and req.text.format.type != "text":
-        raise unsupported("text.format", f"'{req.text.format.type}' is not supported yet.")
+def to_chat(req: ResponsesRequest, history: Sequence[dict[str, Any]] = ()) -> ChatCompletionRequest:
+    """The chat request this Responses request means, after `history` (the stored items of the
+    `previous_response_id` chain); refuses what has no meaning here."""
     messages: list[dict[str, Any]] = []
     if req.instructions:
         messages.append({"role": "system", "content": req.instructions})
-    if isinstance(req.input, str):
-        messages.append({"role": "user", "content": req.input})
-    else:
-        for i, item in enumerate(req.input):
-            _add_item(messages, item, f"input[{i}]")
+    for item in history:
+        _add_item(messages, item, "previous_response_id")
+    for i, item in enumerate(request_items(req.input)):
+        _add_item(messages, item, f"input[{i}]")
     body: dict[str, Any] = {"model": req.model, "messages": messages}
     if req.tools is not None:
         body["tools"] = [_tool(tool, f"tools[{i}]") for i, tool in enumerate(req.tools)]
@@ -71,7 +71,34 @@ def to_chat(req: ResponsesRequest) -> ChatCompletionRequest:
         "top_p": req.top_p,
     }
     body |= {k: v for k, v in given.items() if v is not None}
+    fmt = req.text.format if req.text else None
+    if fmt is not None and fmt.type != "text":
+        body["response_format"] = _response_format(fmt)
     return ChatCompletionRequest.model_validate(body)
+
+
+def _response_format(fmt: TextFormat) -> dict[str, Any]:
+    """Responses' flat `text.format` as chat's `response_format` (whose checks then apply)."""
+    if fmt.type == "json_object":
+        return {"type": "json_object"}
+    extra = fmt.model_extra or {}
+    spec = {k: extra[k] for k in ("name", "schema", "strict", "description") if k in extra}
+    return {"type": "json_schema", "json_schema": spec}
+
+
+def chat_error(exc: APIError) -> APIError:
+    """An error planning the chat request, naming what the Responses request called it."""
+    param, message = exc.param, exc.message
+    if param and param.startswith("response_format"):
+        param = "text.format" + param.removeprefix("response_format").removeprefix(".json_schema")
+    elif param == "messages" and "'response_format'" in message:  # json_object without the word JSON
+        param, message = "input", message.replace("'messages'", "'input'")
+    else:
+        return exc
+    message = message.replace("'response_format'", "'text.format'")
+    return APIError(
+        message, status=exc.status, type=exc.type, param=param, code=exc.code, headers=exc.headers
+    )
 
 
 def _add_item(messages: list[dict[str, Any]], item: dict[str, Any], where: str) -> None:
@@ -90,21 +117,31 @@ def _add_item(messages: list[dict[str, Any]], item: dict[str, Any], where: str) 
                 "arguments": _string(item, "arguments", where),
             },
         }
-        last = messages[-1] if messages else None
-        if last is not None and last["role"] == "assistant":  # one assistant turn for its text and calls
-            last.setdefault("tool_calls", []).append(call)
-        else:
-            messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
-    elif kind == "function_call_output":
+        _add_call(messages, call)
+    elif kind == "custom_tool_call":
+        arguments = json.dumps({INPUT: _string(item, "input", where)}, ensure_ascii=False)
+        call = {"id": _string(item, "call_id", where), "type": "function"}
+        call["function"] = {"name": _string(item, "name", where), "arguments": arguments}
+        _add_call(messages, call)
+    elif kind in ("function_call_output", "custom_tool_call_output"):
         output = item.get("output")
         content = output if isinstance(output, str) else _content(output, f"{where}.output")
         messages.append({"role": "tool", "tool_call_id": _string(item, "call_id", where), "content": content})
     elif kind != "reasoning":  # earlier reasoning is not replayed to the model, as chat templates drop it
         raise APIError(
             f"'{where}.type' {kind!r} is not supported; "
-            "send message, function_call and function_call_output items.",
+            "send message, function_call, function_call_output, custom_tool_call and "
+            "custom_tool_call_output items.",
             param=f"{where}.type",
         )
+
+
+def _add_call(messages: list[dict[str, Any]], call: dict[str, Any]) -> None:
+    last = messages[-1] if messages else None
+    if last is not None and last["role"] == "assistant":  # one assistant turn for its text and calls
+        last.setdefault("tool_calls", []).append(call)
+    else:
+        messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
 
 
 def _content(content: Any, where: str) -> str:
@@ -133,6 +170,8 @@ def _string(item: dict[str, Any], key: str, where: str) -> str:
 
 def _tool(tool: dict[str, Any], where: str) -> dict[str, Any]:
     kind = tool.get("type") if isinstance(tool, dict) else None
+    if kind == "custom":
+        return {"type": "custom", "custom": _custom(tool, where)}
     if kind != "function":
         raise APIError(f"'{where}.type' {kind!r} is not supported: {HOSTED}.", param=f"{where}.type")
     function = {k: tool[k] for k in ("name", "description", "parameters") if tool.get(k) is not None}
@@ -140,11 +179,27 @@ def _tool(tool: dict[str, Any], where: str) -> dict[str, Any]:
     return {"type": "function", "function": function | {"strict": tool.get("strict") is not False}}
 
 
+def _custom(tool: dict[str, Any], where: str) -> dict[str, Any]:
+    """Responses' flat custom tool in chat's spelling (`format.grammar.{syntax, definition}`)."""
+    spec = {k: tool[k] for k in ("name", "description") if tool.get(k) is not None}
+    fmt = tool.get("format")
+    if isinstance(fmt, dict) and fmt.get("type") == "grammar":
+        grammar = {k: fmt.get(k) for k in ("syntax", "definition")}
+        return spec | {"format": {"type": "grammar", "grammar": grammar}}
+    if fmt is not None and not (isinstance(fmt, dict) and fmt.get("type") == "text"):
+        raise APIError(
+            f'Invalid \'{where}.format\': use {{"type": "text"}} or {{"type": "grammar", '
+            '"syntax": "lark" | "regex", "definition"}.',
+            param=f"{where}.format",
+        )
+    return spec
+
+
 def _tool_choice(choice: str | dict[str, Any]) -> str | dict[str, Any]:
     if isinstance(choice, str):
         return choice
     kind = choice.get("type")
-    if kind == "function":
+    if kind in ("function", "custom"):
         return {"type": "function", "function": {"name": choice.get("name")}}
     if kind == "allowed_tools":
         spec = {"mode": choice.get("mode", "auto"), "tools": choice.get("tools") or []}
