@@ -65,7 +65,7 @@ def test_model_key_follows_path_size_and_mtime(tmp_path: Path) -> None:
 
 
 def _add(index: PrefixIndex, name: str, size: int, *, model: str = "m", path: str = "/m") -> list[str]:
-    return index.add(name, Entry(model, path, 1, size, time.time()), [bytes(size)])
+    return index.add(name, Entry(model, path, [1], size, time.time()), [bytes(size)])
 
 
 def test_the_bound_evicts_least_recently_used(tmp_path: Path) -> None:
@@ -130,6 +130,13 @@ class FakeState:
         self.slots[seq_id] = bytes(data)
         return True
 
+    def truncate(self, seq_id: int, n: int) -> bool:
+        if n == 0:
+            self.slots.pop(seq_id, None)
+        elif seq_id in self.slots:
+            self.slots[seq_id] += f" cut to {n}".encode()
+        return True
+
 
 @pytest.fixture
 def model_file(tmp_path: Path) -> Path:
@@ -158,10 +165,12 @@ def test_a_reused_prefix_is_saved_and_loads_after_a_restart(tmp_path: Path, mode
     assert again.restore(2, prompt, 3, 9) == 6
     assert fresh.slots[2] == b"kv of 6"
     assert again.restore(2, prompt, 6, 9) is None  # not longer than what the slot has
-    assert again.restore(2, prompt, 0, 5) is None  # longer than the prompt may reuse
     assert again.restore(2, (99, *prompt[1:]), 0, 9) is None  # another prompt
+    assert again.restore(2, (*prompt[:5], 99), 0, 5) == 5  # shares 5 of the 6: loaded, then cut
+    assert fresh.slots[2] == b"kv of 6 cut to 5"
+    assert again.restore(2, prompt, 0, 3) is None  # shares fewer than min_tokens
     stats = again.stats()
-    assert (stats.hits, stats.entries, stats.bytes_read) == (1, 1, stats.bytes)
+    assert (stats.hits, stats.entries, stats.bytes_read) == (2, 1, 2 * stats.bytes)
     again.close()
 
 
@@ -169,7 +178,8 @@ def test_the_rule_skips_short_known_and_barely_longer_prefixes(tmp_path: Path, m
     state = FakeState()
     cache = _cache(tmp_path, model_file, state, min_tokens=4)
     prompt = tuple(range(100))
-    for n in (3, 6, 6, 9, 10, 20):  # 3: short; second 6: saved; 9: adds 3 < 4 tokens to 6
+    # 3: short; second 6: saved; 9: adds 3 < 4 tokens to 6; 8: a saved prefix holds all of it
+    for n in (3, 6, 6, 9, 10, 20, 8):
         state.slots[0] = f"kv{n}".encode()
         cache.offer(0, prompt[:n])
         cache._writer.submit(lambda: None).result()  # one at a time, as a real engine's steps are

@@ -63,13 +63,23 @@ def metric(server: Server, name: str) -> float:
     raise AssertionError(f"{name} not in /metrics")
 
 
-def save_preamble(model: Path, cache: Path, system: str = SYSTEM, *, server: Server | None = None) -> int:
+FIRST, SECOND = "Alpha: is it raining in Paris?", "Bravo: is it sunny in Rome?"
+
+
+def save_preamble(
+    model: Path,
+    cache: Path,
+    system: str = SYSTEM,
+    *,
+    server: Server | None = None,
+    questions: tuple[str, str] = (FIRST, SECOND),
+) -> int:
     """Two questions under one system prompt: the second reuses it, so it is saved. Returns its length."""
     own = server is None
     server = server or serve(model, cache)
     try:
-        ask(server, "Alpha: is it raining in Paris?", system)
-        second = ask(server, "Bravo: is it sunny in Rome?", system)
+        ask(server, questions[0], system)
+        second = ask(server, questions[1], system)
         assert cached(second) >= MIN_TOKENS
         deadline = time.monotonic() + 30
         while len(entries(cache)) < (1 if own else 2) and time.monotonic() < deadline:
@@ -80,11 +90,20 @@ def save_preamble(model: Path, cache: Path, system: str = SYSTEM, *, server: Ser
             stop_server(server)
 
 
-def test_a_prefix_saved_before_a_restart_is_loaded_after_it(model_copy: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "questions",
+    [
+        (FIRST, SECOND),  # they part right after the system prompt: the third shares all that is saved
+        ("Is it raining in Paris?", "Is it sunny in Rome?"),  # "Is it" is saved too: loaded, then cut
+    ],
+)
+def test_a_prefix_saved_before_a_restart_is_loaded_after_it(
+    model_copy: Path, tmp_path: Path, questions: tuple[str, str]
+) -> None:
     cache = tmp_path / "cache"
-    shared = save_preamble(model_copy, cache)
+    saved = save_preamble(model_copy, cache, questions=questions)
     (entry,) = entries(cache).values()
-    assert entry["n_tokens"] == shared
+    assert len(entry["tokens"]) == saved
     cold = serve(model_copy, tmp_path / "elsewhere")
     try:
         expected = ask(cold, "Charlie: is it windy in Oslo?")
@@ -95,8 +114,11 @@ def test_a_prefix_saved_before_a_restart_is_loaded_after_it(model_copy: Path, tm
     try:
         started = time.perf_counter()
         reply = ask(warm, "Charlie: is it windy in Oslo?")
-        print(f"after a restart: {time.perf_counter() - started:.3f} s, {shared} tokens loaded")
-        assert cached(reply) == shared
+        print(f"after a restart: {time.perf_counter() - started:.3f} s, {cached(reply)} tokens loaded")
+        if questions[0].startswith("Alpha"):
+            assert cached(reply) == saved
+        else:
+            assert MIN_TOKENS <= cached(reply) < saved
         assert reply["choices"][0]["message"] == expected["choices"][0]["message"]
         assert metric(warm, "fncall_prefix_disk_hits_total") == 1
         assert metric(warm, "fncall_prefix_disk_read_bytes_total") == entry["bytes"]

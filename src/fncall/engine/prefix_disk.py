@@ -5,8 +5,14 @@ starts with one.
 The rule (what is worth a file). A prefix is saved the second time it is seen: when the scheduler gives
 a request a slot that already holds at least `min_tokens` of its prompt from an earlier request (a tool
 preamble or a system prompt resent with a new question, an agent's previous turn), those shared tokens
-are saved, once. Skipped: a prefix already saved, and one that extends a saved prefix by fewer than
-`min_tokens` tokens (an agent loop writes a file per `min_tokens` of growth, not per turn).
+are saved, once. Skipped when a saved prefix already shares all but fewer than `min_tokens` of them (the
+same prefix, a longer one, or one it extends by little: an agent loop writes a file per `min_tokens` of
+growth, not per turn).
+
+Loading. At admission, the entry sharing the longest prefix with the prompt is loaded, if that shares at
+least `min_tokens` and more than any slot holds, and cut to the shared part: the boundary of a saved
+prefix is where two prompts happened to part (often a few words into the question), so a third prompt
+may share all of it but the last few tokens.
 
 Costs. Saving copies the slot's state out on the engine thread (llama_state_seq_get_data: a memcpy of
 about 23–28 KiB per token for the packaged models); checksumming and writing happen on a writer thread.
@@ -23,6 +29,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
 
 from fncall.engine.prefix_index import CorruptEntry, Entry, PrefixIndex, entry_name, model_key, pack, unpack
 
@@ -66,6 +75,8 @@ class StateIO(Protocol):
 
     def load_seq_state(self, seq_id: int, data: memoryview) -> bool: ...
 
+    def truncate(self, seq_id: int, n: int) -> bool: ...
+
 
 class DiskPrefixCache:
     """Implements the scheduler's PrefixStore on a directory; used by the engine thread only (its
@@ -84,6 +95,8 @@ class DiskPrefixCache:
         self._state = state
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fncall-prefix-disk")
         self._pending: set[str] = set()
+        self._entries: dict[str, Entry] = {}
+        self._arrays: dict[str, npt.NDArray[np.int32]] = {}  # this model's entries' tokens
         self._hits = self._misses = self._saves = self._corrupt = self._evictions = 0
         self._read = self._written = 0
         self._load_s = self._save_s = 0.0
@@ -95,25 +108,28 @@ class DiskPrefixCache:
     # -- the scheduler's hooks (engine thread) -----------------------------------------------------
 
     def restore(self, slot: int, prompt: Sequence[int], have: int, limit: int) -> int | None:
-        """Loads the longest saved prefix of prompt[:limit] longer than `have` into `slot`. Returns its
-        length (the slot then holds exactly those tokens), None when nothing was loaded and the slot is
-        untouched, or 0 when llama.cpp refused the state (the slot is then empty)."""
+        """Loads the saved prefix sharing the most of prompt[:limit] (more than `have` tokens, and at
+        least min_tokens) into `slot`, cut to the shared part. Returns how many tokens the slot then
+        holds, None when nothing was loaded and the slot is untouched, or 0 when llama.cpp refused the
+        state (the slot is then empty)."""
         if limit < self.config.min_tokens:
             return None
-        found = self._longest(prompt, have, limit)
+        found = self._best(prompt[:limit], have)
         if found is None:
             self._misses += have < self.config.min_tokens
             return None
-        n, name = found
+        n, name, entry = found
         start = time.perf_counter()
-        data = self._read_entry(name, prompt[:n])  # counts the bytes read
+        data = self._read_entry(name, entry.tokens)  # counts the bytes read
         if data is None:
             self._misses += 1
             return None
         ok = self._state.load_seq_state(slot, data)
+        ok = ok and (n == entry.n_tokens or self._state.truncate(slot, n))
         self._load_s += time.perf_counter() - start
         if not ok:
             log.warning("prefix disk cache: llama.cpp refused %s; removed", name)
+            self._state.truncate(slot, 0)
             self._drop(name)
             self._misses += 1
             return 0
@@ -124,14 +140,14 @@ class DiskPrefixCache:
     def offer(self, slot: int, prefix: Sequence[int]) -> None:
         """`slot` holds `prefix`, computed for an earlier request: saves it if the rule says so."""
         n = len(prefix)
-        if n < self.config.min_tokens:
+        if n < self.config.min_tokens or len(self._pending) >= _MAX_PENDING:
+            return
+        found = self._best(prefix, n - self.config.min_tokens)
+        if found is not None:  # a saved prefix already holds all but fewer than min_tokens of it
+            self._writer.submit(self.index.touch, found[1])
             return
         name = entry_name(self.model, prefix)
-        entries = self.index.refresh()
-        if name in entries:
-            self._writer.submit(self.index.touch, name)
-            return
-        if name in self._pending or len(self._pending) >= _MAX_PENDING or self._covered(prefix):
+        if name in self._pending:
             return
         start = time.perf_counter()
         state = self._state.seq_state(slot)
@@ -157,24 +173,25 @@ class DiskPrefixCache:
 
     # -- internals ---------------------------------------------------------------------------------
 
-    def _mine(self, lo: int, hi: int) -> list[int]:
-        """Lengths of this model's entries in (lo, hi], longest first."""
+    def _best(self, tokens: Sequence[int], more_than: int) -> tuple[int, str, Entry] | None:
+        """This model's entry sharing the longest prefix with `tokens` (more than `more_than` tokens and
+        at least min_tokens), as (tokens shared, name, entry); the shortest entry on ties."""
         entries = self.index.refresh()
-        lengths = {e.n_tokens for e in entries.values() if e.model == self.model and lo < e.n_tokens <= hi}
-        return sorted(lengths, reverse=True)
-
-    def _longest(self, prompt: Sequence[int], have: int, limit: int) -> tuple[int, str] | None:
-        for n in self._mine(have, limit):
-            name = entry_name(self.model, prompt[:n])
-            if name in self.index.entries:
-                return n, name
-        return None
-
-    def _covered(self, prefix: Sequence[int]) -> bool:
-        """A saved prefix of `prefix` lacks fewer than min_tokens of it."""
-        n = len(prefix)
-        lengths = self._mine(n - self.config.min_tokens, n - 1)
-        return any(entry_name(self.model, prefix[:m]) in self.index.entries for m in lengths)
+        if entries is not self._entries:  # re-read: rebuild the token arrays
+            self._entries = entries
+            self._arrays = {
+                n: np.asarray(e.tokens, np.int32) for n, e in entries.items() if e.model == self.model
+            }
+        want = np.asarray(tokens, np.int32)
+        best: tuple[int, int, str] | None = None
+        for name, saved in self._arrays.items():
+            m = min(len(saved), len(want))
+            differ = np.flatnonzero(saved[:m] != want[:m])
+            shared = int(differ[0]) if differ.size else m
+            if shared > more_than and shared >= self.config.min_tokens:
+                key = (shared, -len(saved), name)
+                best = max(best, key) if best else key
+        return (best[0], best[2], entries[best[2]]) if best else None
 
     def _read_entry(self, name: str, tokens: Sequence[int]) -> memoryview | None:
         """The state in an entry's file, checked; None (and the file removed) if it is missing or bad."""
@@ -200,7 +217,7 @@ class DiskPrefixCache:
         try:
             payload = pack(self.model, prefix, state)
             size = sum(len(chunk) for chunk in payload)
-            entry = Entry(self.model, self.model_path, len(prefix), size, time.time())
+            entry = Entry(self.model, self.model_path, list(prefix), size, time.time())
             evicted = self.index.add(name, entry, payload)
             if name in self.index.entries:
                 self._saves += 1

@@ -3,7 +3,7 @@
 Nothing here knows llama.cpp: an entry's payload is opaque bytes (a sequence's KV state). Layout of the
 directory (shared by any number of server processes):
 
-    index.json      {"version": 1, "entries": {name: {model, path, n_tokens, bytes, used}}}
+    index.json      {"version": 1, "entries": {name: {model, path, tokens, bytes, used}}}
     index.lock      flock'ed around every read-modify-write of index.json
     <name>.kv       one saved prefix; name = sha256(model key, tokens)[:32]
     .<name>.*.tmp   an entry or index being written (renamed into place when complete)
@@ -90,9 +90,13 @@ def unpack(data: bytes | bytearray, model: str, tokens: Sequence[int]) -> memory
 class Entry:
     model: str
     path: str  # the model file it was saved with (a changed model at the same path invalidates it)
-    n_tokens: int
+    tokens: list[int]  # the prefix (also in the file, where the checksum covers it)
     bytes: int
     used: float  # time.time() of the last save or load: the LRU order, shared by all processes
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.tokens)
 
 
 def _atomic_write(dest: Path, chunks: Sequence[bytes | memoryview], *, sync: bool) -> None:
