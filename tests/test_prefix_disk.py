@@ -188,7 +188,7 @@ def test_the_rule_skips_short_known_and_barely_longer_prefixes(tmp_path: Path, m
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "refuse"])
-def test_a_bad_entry_is_removed_and_never_loaded(tmp_path: Path, model_file: Path, damage: str) -> None:
+def test_a_bad_entry_is_never_loaded(tmp_path: Path, model_file: Path, damage: str) -> None:
     state = FakeState()
     cache = _cache(tmp_path, model_file, state)
     prompt = tuple(range(10))
@@ -207,8 +207,11 @@ def test_a_bad_entry_is_removed_and_never_loaded(tmp_path: Path, model_file: Pat
     assert again.restore(1, prompt, 0, 9) == (0 if damage == "refuse" else None)
     again.close()
     assert 1 not in fresh.slots
-    assert not path.exists() and again.index.refresh() == {}
     assert again.stats().misses == 1 and again.stats().corrupt == (damage != "refuse")
+    if damage == "refuse":  # the file checked out (no room in the cache?): kept, not tried again here
+        assert path.exists() and again.restore(1, prompt, 0, 9) is None
+    else:
+        assert not path.exists() and again.index.refresh() == {}
 
 
 def test_a_changed_model_file_invalidates_its_entries(tmp_path: Path, model_file: Path) -> None:

@@ -95,6 +95,7 @@ class DiskPrefixCache:
         self._state = state
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fncall-prefix-disk")
         self._pending: set[str] = set()
+        self._refused: set[str] = set()  # entries llama.cpp would not load here
         self._entries: dict[str, Entry] = {}
         self._arrays: dict[str, npt.NDArray[np.int32]] = {}  # this model's entries' tokens
         self._hits = self._misses = self._saves = self._corrupt = self._evictions = 0
@@ -111,7 +112,7 @@ class DiskPrefixCache:
         """Loads the saved prefix sharing the most of prompt[:limit] (more than `have` tokens, and at
         least min_tokens) into `slot`, cut to the shared part. Returns how many tokens the slot then
         holds, None when nothing was loaded and the slot is untouched, or 0 when llama.cpp refused the
-        state (the slot is then empty)."""
+        state (the slot is then empty). A file that fails its checksum is removed."""
         if limit < self.config.min_tokens:
             return None
         found = self._best(prompt[:limit], have)
@@ -127,10 +128,10 @@ class DiskPrefixCache:
         ok = self._state.load_seq_state(slot, data)
         ok = ok and (n == entry.n_tokens or self._state.truncate(slot, n))
         self._load_s += time.perf_counter() - start
-        if not ok:
-            log.warning("prefix disk cache: llama.cpp refused %s; removed", name)
+        if not ok:  # the file checked out, so most likely no contiguous room in the cache: kept on disk
+            log.warning("prefix disk cache: llama.cpp refused %s; not tried again by this process", name)
             self._state.truncate(slot, 0)
-            self._drop(name)
+            self._refused.add(name)
             self._misses += 1
             return 0
         self._hits += 1
@@ -185,6 +186,8 @@ class DiskPrefixCache:
         want = np.asarray(tokens, np.int32)
         best: tuple[int, int, str] | None = None
         for name, saved in self._arrays.items():
+            if name in self._refused:
+                continue
             m = min(len(saved), len(want))
             differ = np.flatnonzero(saved[:m] != want[:m])
             shared = int(differ[0]) if differ.size else m
