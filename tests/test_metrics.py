@@ -17,6 +17,7 @@ from fncall.api.access_log import AccessRecord
 from fncall.api.generation import CompletionStats
 from fncall.api.metrics import Metrics, route_label
 from fncall.engine.engine import EngineStats
+from fncall.engine.prefix_disk import DiskCacheStats
 from tests.conftest import Server, start_server, stop_server
 
 ASK = [{"role": "user", "content": "What is the capital of France?"}]
@@ -74,6 +75,20 @@ def test_each_app_has_its_own_registry() -> None:
     assert value(found, "fncall_completions_total", finish_reason="tool_calls") == 1
     assert value(found, "fncall_requests_waiting") == 2 and value(found, "fncall_slots_free") == 3
     assert value(samples(_exposition(second)), "fncall_prompt_tokens_total") == 0
+
+
+def test_disk_cache_metrics_appear_only_when_it_is_on() -> None:
+    base = dict(n_slots=1, running=0, waiting=0, free_slots=1, retained_tokens=0, kv_tokens=0)
+    off = samples(_exposition(Metrics(lambda: EngineStats(**base))))
+    assert not any(name.startswith("fncall_prefix_disk_") for name, _ in off)
+    disk = DiskCacheStats(3, 1, 2, 1, 4, 5, 600, 700, 800, 0.25, 0.5)
+    on = samples(_exposition(Metrics(lambda: EngineStats(**base, disk=disk))))
+    assert value(on, "fncall_prefix_disk_hits_total") == 3
+    assert value(on, "fncall_prefix_disk_misses_total") == 1
+    assert value(on, "fncall_prefix_disk_evictions_total") == 4
+    assert value(on, "fncall_prefix_disk_read_bytes_total") == 700
+    assert value(on, "fncall_prefix_disk_save_seconds_total") == 0.5
+    assert value(on, "fncall_prefix_disk_bytes") == 600 and value(on, "fncall_prefix_disk_entries") == 5
 
 
 def _exposition(metrics: Metrics) -> str:

@@ -26,6 +26,16 @@ _SERVE_FLAGS: dict[str, tuple[type, str, str]] = {
     "--model-id": (str, "model_id", "model id reported by the API (default: derived from the model)"),
     "--chat-template": (Path, "chat_template", "Jinja chat template file, for models without one"),
     "--max-waiting": (int, "max_waiting", "requests that may wait for a slot before 429"),
+    "--prefix-cache-disk-mb": (
+        int,
+        "prefix_cache_disk_mb",
+        "MiB of disk for prompt prefixes kept across restarts, in the cache directory (0 = off)",
+    ),
+    "--prefix-cache-disk-min-tokens": (
+        int,
+        "prefix_cache_disk_min_tokens",
+        "shortest shared prompt prefix saved to the disk cache, in tokens",
+    ),
     "--log-level": (str, "log_level", "debug, info, warning or error"),
     "--max-body-bytes": (int, "max_body_bytes", "largest request body accepted, in bytes (else 413)"),
     "--request-timeout": (

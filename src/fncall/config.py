@@ -26,6 +26,9 @@ class ServerConfig:
     served_model_names: tuple[str, ...] = ()
     chat_template: Path | None = None
     max_waiting: int = 64
+    # Prompt prefixes kept on disk across restarts (engine/prefix_disk.py): MiB bound, 0 = off.
+    prefix_cache_disk_mb: int = 0
+    prefix_cache_disk_min_tokens: int = 256  # shortest prefix worth saving
     log_level: str = "info"
     # Bearer keys for every /v1 route and /metrics; empty = open. repr=False keeps them out of logs.
     api_keys: tuple[str, ...] = field(default=(), repr=False)
@@ -67,6 +70,10 @@ class ServerConfig:
             from fncall.tools.decision import parse as parse_thresholds
 
             parse_thresholds(self.call_threshold)
+        if self.prefix_cache_disk_mb < 0:
+            raise ValueError(f"prefix_cache_disk_mb must be at least 0, got {self.prefix_cache_disk_mb}")
+        if self.prefix_cache_disk_min_tokens < 1:
+            raise ValueError("prefix_cache_disk_min_tokens must be at least 1")
         if self.max_waiting < 1:
             raise ValueError(f"max_waiting must be at least 1, got {self.max_waiting}")
         if self.max_body_bytes < 1024:

@@ -18,8 +18,9 @@ from fncall.config import ServerConfig
 from fncall.engine.client import EngineClient
 from fncall.engine.engine import Engine, EngineConfig
 from fncall.engine.llama import LlamaModel
+from fncall.engine.prefix_disk import DiskCacheConfig
 from fncall.engine.sequence import Constraint
-from fncall.models import PACKAGED, resolve_model
+from fncall.models import PACKAGED, default_cache_dir, resolve_model
 from fncall.models.sampling import OPENAI, SamplingDefaults, resolve
 from fncall.tools.constraint import GrammarCompiler
 from fncall.tools.decision import DEFAULT as DEFAULT_THRESHOLDS
@@ -92,6 +93,7 @@ class Runtime:
             n_slots=config.parallel,
             n_threads=config.n_threads,
             max_waiting=config.max_waiting,
+            disk_cache=_disk_cache(config),
         )
         engine: EngineClient
         if remote is not None:
@@ -200,6 +202,16 @@ class Runtime:
         """A special token by id (llguidance needs `<[id]>` for those), else a quoted literal."""
         token = _special_token(self.model, text)
         return f"<[{token}]>" if token is not None else json.dumps(text)
+
+
+def _disk_cache(config: ServerConfig) -> DiskCacheConfig | None:
+    if not config.prefix_cache_disk_mb:
+        return None
+    return DiskCacheConfig(
+        root=default_cache_dir() / "prefix-kv",
+        max_bytes=config.prefix_cache_disk_mb * 1024 * 1024,
+        min_tokens=config.prefix_cache_disk_min_tokens,
+    )
 
 
 def _special_token(model: LlamaModel, text: str) -> int | None:

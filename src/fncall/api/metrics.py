@@ -10,13 +10,14 @@ from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 from prometheus_client.exposition import choose_encoder
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 
 from fncall.api.generation import CompletionStats
 from fncall.engine.engine import EngineStats
+from fncall.engine.prefix_disk import DiskCacheStats
 
 # Latency buckets from a fast token on a small model to a long completion on a big one.
 _LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -63,6 +64,29 @@ class EngineCollector(Collector):
             ("fncall_kv_cache_tokens", "Tokens held in the KV cache over all slots.", s.kv_tokens),
         ):
             yield GaugeMetricFamily(name, text, value=value)
+        if s.disk is not None:
+            yield from _disk_metrics(s.disk)
+
+
+def _disk_metrics(d: DiskCacheStats) -> Iterator[Metric]:
+    """The prefix disk cache (--prefix-cache-disk-mb), when it is on."""
+    p = "fncall_prefix_disk_"
+    for name, text, count in (
+        ("hits", "Prompt prefixes loaded from the disk cache.", d.hits),
+        ("misses", "Long prompts neither the slots nor the disk cache covered.", d.misses),
+        ("saves", "Prompt prefixes saved to the disk cache.", d.saves),
+        ("corrupt", "Disk cache files found corrupt or unusable (removed).", d.corrupt),
+        ("evictions", "Disk cache files removed by the size bound.", d.evictions),
+        ("read_bytes", "Bytes loaded from the disk cache.", d.bytes_read),
+        ("written_bytes", "Bytes saved to the disk cache.", d.bytes_written),
+        ("load_seconds", "Engine-thread time spent loading prefixes from disk.", d.load_seconds),
+        ("save_seconds", "Engine-thread time spent copying prefixes out for saving.", d.save_seconds),
+    ):
+        yield CounterMetricFamily(p + name, text, value=count)
+    yield GaugeMetricFamily(
+        p + "entries", "Prefixes in the disk cache directory (every model).", value=d.entries
+    )
+    yield GaugeMetricFamily(p + "bytes", "Bytes of the disk cache directory's entries.", value=d.bytes)
 
 
 class Metrics:

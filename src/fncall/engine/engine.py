@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fncall.engine.llama import BatchEntry, LlamaContext, LlamaError, LlamaModel
+from fncall.engine.prefix_disk import DiskCacheConfig, DiskCacheStats, DiskPrefixCache
 from fncall.engine.sampling import sample
 from fncall.engine.scheduler import Scheduler, Work
 from fncall.engine.sequence import Emit, Finished, FinishReason, GenerationRequest, Sequence, TextDelta
@@ -33,6 +34,7 @@ class EngineConfig:
     n_threads: int = 2
     n_batch: int = 512  # token budget of one step
     max_waiting: int = 64
+    disk_cache: DiskCacheConfig | None = None  # prefixes kept on disk across restarts; None = off
 
     def __post_init__(self) -> None:
         for name in ("n_ctx", "n_slots", "n_threads", "n_batch", "max_waiting"):
@@ -48,6 +50,7 @@ class EngineStats:
     free_slots: int
     retained_tokens: int  # KV kept by free slots for prefix reuse (bounded by n_slots * n_ctx)
     kv_tokens: int  # positions llama.cpp's cache holds over all slots, after the last engine step
+    disk: DiskCacheStats | None = None  # the prefix disk cache's counters, when it is on
 
 
 class PromptTooLong(ValueError):
@@ -77,11 +80,13 @@ class Engine:
             n_threads=config.n_threads,
             n_batch=config.n_batch,
         )
+        self.disk = DiskPrefixCache(config.disk_cache, model.path, self.ctx) if config.disk_cache else None
         self.scheduler = Scheduler(
             n_slots=config.n_slots,
             token_budget=config.n_batch,
             max_waiting=config.max_waiting,
             memory=self.ctx,
+            store=self.disk,
         )
         self._wakeups: queue.SimpleQueue[bool] = queue.SimpleQueue()  # True = stop
         self._lock = threading.Lock()  # guards the scheduler's queue bound between submit and the thread
@@ -101,6 +106,8 @@ class Engine:
         self._wakeups.put(True)
         self._thread.join()
         self._masks.shutdown()
+        if self.disk is not None:
+            self.disk.close()
         self.ctx.close()
 
     def check_prompt(self, n_prompt: int) -> None:
@@ -137,6 +144,7 @@ class Engine:
                 free_slots=len(self.scheduler.free_slots),
                 retained_tokens=self.scheduler.retained_tokens,
                 kv_tokens=self._kv_tokens,
+                disk=self.disk.stats() if self.disk else None,
             )
 
     @property

@@ -257,6 +257,26 @@ class LlamaContext:
         """dst sees src's first n positions; with the unified cache the cells are shared, not copied."""
         llama_cpp.llama_memory_seq_cp(self._mem, src, dst, 0, n)
 
+    def seq_state(self, seq_id: int) -> bytearray:
+        """A copy of one sequence's KV state (llama_state_seq_get_data): one memcpy, about 23-28 KiB
+        per cached token for the packaged models."""
+        size = llama_cpp.llama_state_seq_get_size(self._ctx, seq_id)
+        buf = bytearray(size)
+        dst = (ctypes.c_uint8 * size).from_buffer(buf)
+        if llama_cpp.llama_state_seq_get_data(self._ctx, dst, size, seq_id) != size:
+            raise LlamaError(f"llama.cpp could not copy out the state of sequence {seq_id}")
+        return buf
+
+    def load_seq_state(self, seq_id: int, data: memoryview) -> bool:
+        """Replaces a sequence's cells with a state from `seq_state` (same model and cache types; the
+        buffer must be writable, as ctypes maps it without a copy). False when llama.cpp refuses it
+        (malformed, or no room in the cache); the sequence is then empty."""
+        src = (ctypes.c_uint8 * len(data)).from_buffer(data)
+        if llama_cpp.llama_state_seq_set_data(self._ctx, src, len(data), seq_id) == len(data):
+            return True
+        self.clear_sequence(seq_id)
+        return False
+
     def sequence_length(self, seq_id: int) -> int:
         """Number of positions cached for a sequence (0 when empty)."""
         return int(llama_cpp.llama_memory_seq_pos_max(self._mem, seq_id)) + 1

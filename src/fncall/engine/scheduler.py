@@ -42,6 +42,17 @@ class SlotMemory(Protocol):
         """Makes dst (empty) see the first n positions of src, sharing cells (no recompute)."""
 
 
+class PrefixStore(Protocol):
+    """Prefixes kept outside the slots (engine.prefix_disk.DiskPrefixCache: on disk, across restarts)."""
+
+    def restore(self, slot: int, prompt: tuple[int, ...], have: int, limit: int) -> int | None:
+        """Loads a kept prefix of prompt[:limit] longer than `have` into slot: its length, None when
+        none was loaded (slot untouched), 0 when loading failed (slot emptied)."""
+
+    def offer(self, slot: int, prefix: tuple[int, ...]) -> None:
+        """slot holds `prefix`, reused from an earlier request: the store may keep a copy."""
+
+
 def common_prefix(a: list[int], b: tuple[int, ...]) -> int:
     n = 0
     for x, y in zip(a, b, strict=False):
@@ -52,8 +63,17 @@ def common_prefix(a: list[int], b: tuple[int, ...]) -> int:
 
 
 class Scheduler:
-    def __init__(self, *, n_slots: int, token_budget: int, max_waiting: int, memory: SlotMemory) -> None:
+    def __init__(
+        self,
+        *,
+        n_slots: int,
+        token_budget: int,
+        max_waiting: int,
+        memory: SlotMemory,
+        store: PrefixStore | None = None,
+    ) -> None:
         self.n_slots = n_slots
+        self.store = store
         self.token_budget = token_budget
         self.max_waiting = max_waiting
         self.memory = memory
@@ -132,10 +152,21 @@ class Scheduler:
             self.memory.truncate(slot, 0)
             n = 0
         del self.cached[slot][n:]
+        if self.store is not None:
+            n = self._from_store(self.store, slot, prompt, n, limit)
         self.free_slots.remove(slot)
         self._last_used[slot] = next(self._clock)
         seq.slot = slot
         seq.n_cached = seq.n_reused = n
+
+    def _from_store(self, store: PrefixStore, slot: int, prompt: tuple[int, ...], n: int, limit: int) -> int:
+        """A longer prefix from the store, or else offer the store what the slot reuses."""
+        loaded = store.restore(slot, prompt, n, limit)
+        if loaded is None:
+            store.offer(slot, prompt[:n])
+            return n
+        self.cached[slot] = list(prompt[:loaded])
+        return loaded
 
     def forget(self, slot: int) -> None:
         """The slot's KV cells were cleared (e.g. after a failed decode): nothing there is reusable."""
