@@ -96,7 +96,11 @@ CASES: list[tuple[str, Any, int, str | None, str | None]] = [
     ("repetition_penalty a string", body(repetition_penalty="high"), 400, "repetition_penalty", None),
     ("top_logprobs negative", body(top_logprobs=-1), 400, "top_logprobs", None),
     ("n zero", body(n=0), 400, "n", None),
-    ("n two", body(n=2), 400, "n", "unsupported_value"),
+    ("n above --max-n", body(n=9), 400, "n", "invalid_value"),
+    ("n 1000", body(n=1000), 400, "n", None),
+    ("n a string", body(n="2"), 400, "n", None),
+    ("top_logprobs 21", body(logprobs=True, top_logprobs=21), 400, "top_logprobs", None),
+    ("top_logprobs without logprobs", body(top_logprobs=2), 400, "top_logprobs", "invalid_value"),
     # -- wrong types (strict: no coercion)
     ("model missing", {"messages": ASK}, 400, "model", "missing_required_parameter"),
     ("model a number", body(model=7), 400, "model", None),
@@ -128,7 +132,7 @@ CASES: list[tuple[str, Any, int, str | None, str | None]] = [
     ("logit_bias key not a token", body(logit_bias={"x": 1}), 400, "logit_bias", None),
     ("logit_bias token out of vocab", body(logit_bias={"99999999": 1}), 400, "logit_bias", None),
     ("logit_bias value too big", body(logit_bias={"1": 200}), 400, "logit_bias", None),
-    ("logprobs", body(logprobs=True), 400, "logprobs", "unsupported_value"),
+    ("logprobs a string", body(logprobs="yes"), 400, "logprobs", None),
     # -- structured outputs
     ("json_schema without json_schema", body(response_format={"type": "json_schema"}), 400,
      "response_format.json_schema", "invalid_value"),
@@ -225,6 +229,7 @@ ODD_BUT_VALID = {
     "NUL and emoji in content": body(messages=[{"role": "user", "content": "a\u0000b 🦜 \u202e"}]),
     "unknown fields are ignored": body(frobnicate={"deep": [1, 2, {"x": None}]}),
     "integral floats for integers": body(max_tokens=2.0, n=1.0),
+    "n at --max-n with 20 top_logprobs": body(n=8, logprobs=True, top_logprobs=20),
     # Found by schemathesis: a legacy `function` result once made a 500 (it has no tool_call_id).
     "legacy function result": body(messages=[*ASK, {"role": "function", "name": "f", "content": "1"}]),
 }

@@ -26,6 +26,7 @@ _SERVE_FLAGS: dict[str, tuple[type, str, str]] = {
     "--model-id": (str, "model_id", "model id reported by the API (default: derived from the model)"),
     "--chat-template": (Path, "chat_template", "Jinja chat template file, for models without one"),
     "--max-waiting": (int, "max_waiting", "requests that may wait for a slot before 429"),
+    "--max-n": (int, "max_n", "most choices (`n`) one chat request may ask for; more is a 400"),
     "--log-level": (str, "log_level", "debug, info, warning or error"),
     "--max-body-bytes": (int, "max_body_bytes", "largest request body accepted, in bytes (else 413)"),
     "--request-timeout": (

@@ -26,6 +26,7 @@ class ServerConfig:
     served_model_names: tuple[str, ...] = ()
     chat_template: Path | None = None
     max_waiting: int = 64
+    max_n: int = 8  # choices one chat request may ask for (`n`); more is a 400
     log_level: str = "info"
     # Bearer keys for every /v1 route and /metrics; empty = open. repr=False keeps them out of logs.
     api_keys: tuple[str, ...] = field(default=(), repr=False)
@@ -62,6 +63,8 @@ class ServerConfig:
             from fncall.tools.decision import parse as parse_thresholds
 
             parse_thresholds(self.call_threshold)
+        if self.max_n < 1:
+            raise ValueError(f"max_n must be at least 1, got {self.max_n}")
         if self.max_waiting < 1:
             raise ValueError(f"max_waiting must be at least 1, got {self.max_waiting}")
         if self.max_body_bytes < 1024:

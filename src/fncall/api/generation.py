@@ -150,7 +150,10 @@ class Generation:
                         builder = self._builder(plan)
                     if isinstance(event, Finished) and event.refused:
                         raise server_busy(event.error or "no room")
-                    out = builder.feed(event.text) if isinstance(event, TextDelta) else builder.finish()
+                    if isinstance(event, TextDelta):
+                        out = builder.feed(event.text, event.logprobs)
+                    else:
+                        out = builder.finish()
                     self._timestamp(event)
                     switch = _next_plan(plan, builder, event)
                     if switch is not None:

@@ -42,10 +42,25 @@ class ResponseMessage(BaseModel):
     tool_calls: list[ResponseToolCall] = []
 
 
+class TopLogprob(BaseModel):
+    token: str
+    logprob: float
+    bytes: list[int]  # the token's exact bytes (its text may hold part of a UTF-8 character)
+
+
+class ContentLogprob(TopLogprob):
+    top_logprobs: list[TopLogprob]
+
+
+class ChoiceLogprobs(BaseModel):
+    content: list[ContentLogprob]  # content tokens only: none for tool calls or reasoning
+    refusal: None
+
+
 class Choice(BaseModel):
     index: int
     message: ResponseMessage
-    logprobs: None
+    logprobs: ChoiceLogprobs | None  # with `logprobs: true`
     finish_reason: FinishReason
 
 
@@ -142,7 +157,12 @@ def _paths(secured: bool) -> dict[str, Any]:
                 "object). A schema that cannot be compiled is a 400 naming `response_format`. With tools in "
                 "`auto` mode the answer is calls or schema-valid JSON content. The "
                 "deprecated `functions` / `function_call` map onto `tools` / `tool_choice` (one call at "
-                "most) and are answered with `message.function_call` and `finish_reason: function_call`.",
+                "most) and are answered with `message.function_call` and `finish_reason: function_call`. "
+                "`logprobs` / `top_logprobs` (0-20): each content token's log probability and its "
+                "alternatives, taken after the grammar mask, penalties and `logit_bias` but before "
+                "temperature and top-k/top-p/min-p truncation; tokens of tool calls and reasoning have "
+                "none. `n`: that many choices (at most `--max-n`, default 8), each its own sequence "
+                "sharing the prompt's KV cells, chunks tagged with their `index`; usage adds them up.",
                 "requestBody": {
                     "required": True,
                     "content": {"application/json": {"schema": _ref("ChatCompletionRequest")}},

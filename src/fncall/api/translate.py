@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
+
 from fncall.api import legacy_functions
 from fncall.api.choices import canonical_json
 from fncall.api.errors import APIError, unsupported
@@ -47,12 +49,35 @@ class Plan:
 
 
 def check_supported(req: ChatCompletionRequest) -> None:
-    if req.n not in (None, 1):
-        raise unsupported("n", "only n=1 is supported; send several requests for several choices.")
-    if req.logprobs:
-        raise unsupported("logprobs", "log probabilities are not supported yet.")
+    if req.top_logprobs and not req.logprobs:
+        raise APIError(
+            "'top_logprobs' needs 'logprobs' set to true.", param="top_logprobs", code="invalid_value"
+        )
     if req.modalities and set(req.modalities) != {"text"}:
         raise unsupported("modalities", "only text output is supported.")
+
+
+def choice_seed(seed: int, index: int) -> int:
+    """The seed of choice `index` of a request seeded with `seed`: choice 0 keeps it (so n=1 and the first
+    of n choices agree), the others get independent streams derived from (seed, index)."""
+    if index == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, index]).generate_state(1, np.uint64)[0])
+
+
+def for_choice(plan: Plan, index: int) -> Plan:
+    """The plan of choice `index` of several (`n`): the same, but for its own seed stream (unseeded
+    requests draw fresh entropy per sequence anyway)."""
+    seed = plan.generation.params.seed
+    if index == 0 or seed is None:
+        return plan
+    params = replace(plan.generation.params, seed=choice_seed(seed, index))
+    return replace(
+        plan,
+        generation=replace(plan.generation, params=params),
+        retry=None if plan.retry is None else for_choice(plan.retry, index),
+        answer=None if plan.answer is None else for_choice(plan.answer, index),
+    )
 
 
 def sampling_params(
@@ -77,6 +102,7 @@ def sampling_params(
             repetition_penalty=_given(req.repetition_penalty, defaults.repetition_penalty, 1.0),
             repetition_window=int(_given(None, defaults.repetition_window, 64)),
             logit_bias=_logit_bias(req, n_vocab),
+            logprobs=(req.top_logprobs or 0) if req.logprobs else None,
         )
     except ValueError as exc:
         raise APIError(str(exc), code="invalid_value") from exc

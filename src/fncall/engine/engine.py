@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fncall.engine.llama import BatchEntry, LlamaContext, LlamaError, LlamaModel
-from fncall.engine.sampling import sample
+from fncall.engine.sampling import sample, token_logprob
 from fncall.engine.scheduler import Scheduler, Work
 from fncall.engine.sequence import Emit, Finished, FinishReason, GenerationRequest, Sequence, TextDelta
 
@@ -223,9 +223,11 @@ class Engine:
             return
         seq.output.append(token)
         seq.counts[token] += 1
+        if seq.request.params.logprobs is not None:  # `sample` left the masked, penalised logits behind
+            seq.logprobs.append(token_logprob(logits, token, seq.request.params.logprobs))
         text = seq.stops.feed(seq.utf8.feed(self.model.piece(token)))
         if text:
-            seq.emit(TextDelta(text))
+            seq.emit(seq.delta(text))
         self._check_end(seq)
 
     def _check_end(self, seq: Sequence) -> None:
@@ -247,8 +249,8 @@ class Engine:
     def _finish(self, seq: Sequence, reason: FinishReason, error: str | None = None) -> None:
         if reason in ("stop", "length"):
             tail = seq.stops.feed(seq.utf8.finish()) + seq.stops.finish()
-            if tail:
-                seq.emit(TextDelta(tail))
+            if tail:  # log probabilities of tokens whose text a stop string swallowed are dropped
+                seq.emit(seq.delta(tail))
         with self._lock:
             if reason == "error" and seq.slot >= 0:  # the cells may be half-written: keep nothing
                 self.ctx.clear_sequence(seq.slot)

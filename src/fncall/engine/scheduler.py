@@ -5,7 +5,9 @@ prompt does not freeze running streams), and retires finished or cancelled seque
 Prompt-prefix reuse: a slot keeps its KV cells after its sequence ends, and the scheduler remembers which
 tokens they hold. A new sequence goes to the free slot holding the longest prefix of its prompt (least
 recently used on ties, so unrelated traffic evicts the coldest prefix), or gets a longer prefix shared
-from a running slot's cells; only the rest of the prompt is prefilled.
+from a running slot's cells; only the rest of the prompt is prefilled. A sequence whose prompt another is
+prefilling right now (the choices of one request with `n` > 1) waits for that prefill and then shares
+its cells (llama_memory_seq_cp) instead of computing them again.
 """
 
 from __future__ import annotations
@@ -78,8 +80,12 @@ class Scheduler:
 
     def schedule(self) -> list[Work]:
         """Admits what fits, then fills the token budget: decode tokens first, then prompt chunks."""
-        while self.waiting and self.free_slots:
-            seq = self.waiting.popleft()
+        for seq in list(self.waiting):
+            if not self.free_slots:
+                break
+            if self._prefilling(seq.prompt):
+                continue  # the same prompt is being prefilled: wait, then share its cells (several choices)
+            self.waiting.remove(seq)
             self._place(seq)
             seq.status = Status.PREFILL
             self.running.append(seq)
@@ -99,6 +105,10 @@ class Scheduler:
                 work.append(Work(seq, chunk, seq.n_cached, done and not seq.output))
                 budget -= len(chunk)
         return work
+
+    def _prefilling(self, prompt: tuple[int, ...]) -> bool:
+        """Whether a running sequence is prefilling this very prompt (a request's other choices: `n`)."""
+        return any(s.status is Status.PREFILL and s.prompt == prompt for s in self.running)
 
     def rewind(self, seq: Sequence) -> None:
         """The sequence's output was replaced: its slot keeps only the prompt's cells (or, for a cache
