@@ -262,3 +262,49 @@ def test_the_playground_dry_run_refuses_what_the_route_refuses(
         assert error["error"]["code"] == code, error
     ok = post(tiny_server, body(max_tokens=1), "/ui/api/check")
     assert ok.status_code == 200 and ok.json()["ok"] is True, ok.text
+
+
+def text(**fields: Any) -> dict[str, Any]:
+    return {"model": MODEL, "prompt": "Say hi.", "max_tokens": 2} | fields
+
+
+# `POST /v1/completions` (legacy text completions): (name, body, status, param, code or None)
+TEXT_CASES: list[tuple[str, Any, int, str | None, str | None]] = [
+    ("prompt missing", {"model": MODEL}, 400, "prompt", "missing_required_parameter"),
+    ("prompt a number", text(prompt=5), 400, "prompt", None),
+    ("prompt an object", text(prompt={"text": "hi"}), 400, "prompt", None),
+    ("prompt mixing strings and ids", text(prompt=["a", 1]), 400, "prompt", None),
+    ("prompt an empty list", text(prompt=[]), 400, "prompt", "invalid_value"),
+    ("prompt empty", text(prompt=""), 400, "prompt", "invalid_value"),
+    ("prompt token id negative", text(prompt=[1, -2]), 400, "prompt", None),
+    ("prompt token id beyond the vocabulary", text(prompt=[[1], [10**9]]), 400, "prompt[1]", "invalid_value"),
+    ("prompt beyond the context", text(prompt="word " * 20_000), 400, "prompt", "context_length_exceeded"),
+    ("suffix", text(suffix="!"), 400, "suffix", "unsupported_value"),
+    ("echo with logprobs", text(echo=True, logprobs=1), 400, "echo", "unsupported_value"),
+    ("logprobs 6", text(logprobs=6), 400, "logprobs", None),
+    ("best_of above n", text(best_of=2), 400, "best_of", "unsupported_value"),
+    ("n 0", text(n=0), 400, "n", None),
+    ("n above --max-n", text(n=9), 400, "n", "invalid_value"),
+    ("max_tokens zero", text(max_tokens=0), 400, "max_tokens", None),
+    ("stop five strings", text(stop=list("abcde")), 400, "stop", None),
+    ("model unknown", text(model="gpt-3.5-turbo-instruct"), 404, "model", "model_not_found"),
+    ("NaN temperature", raw('{"model": "MODEL", "prompt": "x", "temperature": NaN}'), 400, "temperature",
+     None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "payload", "status", "param", "code"), TEXT_CASES,
+                         ids=[c[0] for c in TEXT_CASES])  # fmt: skip
+def test_hostile_text_completion_gets_its_4xx_and_the_server_keeps_serving(
+    tiny_server: Server, name: str, payload: Any, status: int, param: str | None, code: str | None
+) -> None:
+    response = post(tiny_server, payload, "/v1/completions")
+    assert response.status_code == status, response.text
+    error = response.json()
+    validate("ErrorResponse", error)
+    assert error["error"]["param"] == param, error
+    assert error["error"]["message"]
+    if code is not None:
+        assert error["error"]["code"] == code, error
+    ok = post(tiny_server, text(max_tokens=1), "/v1/completions")
+    assert ok.status_code == 200, ok.text

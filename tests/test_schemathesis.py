@@ -32,12 +32,15 @@ from tests.openapi_contract import validate
 RUNS = [
     ("POST /v1/chat/completions", GenerationMode.POSITIVE, 100),
     ("POST /v1/chat/completions", GenerationMode.NEGATIVE, 80),
+    ("POST /v1/completions", GenerationMode.POSITIVE, 40),
+    ("POST /v1/completions", GenerationMode.NEGATIVE, 30),
     ("GET /v1/models", GenerationMode.POSITIVE, 5),
     ("GET /v1/models/{model}", GenerationMode.POSITIVE, 20),
 ]
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 OPENAI_COMPONENT = {
     "createChatCompletion": "CreateChatCompletionResponse",
+    "createCompletion": "CreateCompletionResponse",
     "listModels": "ListModelsResponse",
     "retrieveModel": "Model",
 }
@@ -50,6 +53,10 @@ def narrowed(doc: dict[str, Any], model_id: str) -> dict[str, Any]:
     props["max_tokens"] = {"type": "integer", "minimum": 1, "maximum": 4}
     props.pop("max_completion_tokens")
     request["required"] = [*request["required"], "max_tokens"]
+    legacy = doc["components"]["schemas"]["CompletionRequest"]
+    legacy["properties"]["model"] = {"enum": [model_id, "tiny"]}
+    legacy["properties"]["max_tokens"] = {"type": "integer", "minimum": 1, "maximum": 4}
+    legacy["required"] = [*legacy["required"], "max_tokens"]
     return doc
 
 
@@ -77,17 +84,23 @@ def test_published_api_holds_under_fuzzing(
             body = json.loads(response.content)
             validate(component if response.status_code == 200 else "ErrorResponse", body)
         elif media_type.startswith("text/event-stream"):
-            check_stream(response.content.decode())
+            check_stream(response.content.decode(), component)
 
     check()
 
 
-def check_stream(text: str) -> None:
+def check_stream(text: str, component: str) -> None:
     """An SSE body: chunks valid against OpenAI's schema, then [DONE] (or an error event, then the end)."""
     events = [line.removeprefix("data: ") for line in text.split("\n\n") if line.startswith("data: ")]
     assert events, text
     *chunks, last = events
     for chunk in chunks:
-        validate("CreateChatCompletionStreamResponse", json.loads(chunk))
+        if component == "CreateChatCompletionResponse":
+            validate("CreateChatCompletionStreamResponse", json.loads(chunk))
+        else:  # legacy chunks have the completion's shape, with finish_reason null before the last
+            body = json.loads(chunk)
+            for choice in body["choices"]:
+                choice["finish_reason"] = choice["finish_reason"] or "stop"
+            validate(component, body)
     if last != "[DONE]":
         validate("ErrorResponse", json.loads(last))

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from fncall import __version__
-from fncall.api.protocol import ChatCompletionRequest
+from fncall.api.protocol import ChatCompletionRequest, CompletionRequest
 
 FinishReason = Literal["stop", "length", "tool_calls"]
 
@@ -90,6 +90,32 @@ class ChatCompletion(BaseModel):
     usage: Usage
 
 
+class LegacyLogprobs(BaseModel):
+    tokens: list[str]
+    token_logprobs: list[float]
+    top_logprobs: list[dict[str, float]]
+    text_offset: list[int]  # characters from the start of the choice's text
+
+
+class TextChoice(BaseModel):
+    text: str
+    index: int  # prompt_index * n + choice
+    logprobs: LegacyLogprobs | None  # with `logprobs: k`
+    finish_reason: Literal["stop", "length"] | None  # None on stream chunks before the last
+
+
+class TextCompletion(BaseModel):
+    """Also each chunk of a streamed completion (the usage chunk last, with no choices)."""
+
+    id: str
+    object: Literal["text_completion"]
+    created: int
+    model: str
+    system_fingerprint: str
+    choices: list[TextChoice]
+    usage: Usage | None = None
+
+
 class Model(BaseModel):
     id: str
     object: Literal["model"]
@@ -146,6 +172,8 @@ def _paths(secured: bool) -> dict[str, Any]:
     completion["content"]["text/event-stream"] = {
         "schema": {"type": "object", "properties": event, "required": ["data"]}
     }
+    text = _json("TextCompletion", "The completion (JSON), or with `stream: true` its chunks (SSE)")
+    text["content"]["text/event-stream"] = completion["content"]["text/event-stream"]
     return {
         "/v1/chat/completions": {
             "post": {
@@ -168,6 +196,24 @@ def _paths(secured: bool) -> dict[str, Any]:
                     "content": {"application/json": {"schema": _ref("ChatCompletionRequest")}},
                 },
                 "responses": {"200": completion, **_errors("400", "401", "404", "413", "429", "503", "504")},
+                **security,
+            }
+        },
+        "/v1/completions": {
+            "post": {
+                "operationId": "createCompletion",
+                "summary": "Create a legacy text completion (no chat template)",
+                "description": "`prompt`: a string, a list of strings, or token ids (one list, or a list "
+                "of lists); each prompt gets `n` choices, numbered `prompt_index * n + j`. `echo` puts the "
+                "prompt before the text; `logprobs` (0-5) gives the legacy `{tokens, token_logprobs, "
+                "top_logprobs, text_offset}`. `max_tokens` defaults to 16. Refused with a 400: `suffix`, "
+                "`echo` with `logprobs` (prompt log probabilities are not computed), `best_of` other "
+                "than `n`. Streamed, every chunk is a `text_completion` object.",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("CompletionRequest")}},
+                },
+                "responses": {"200": text, **_errors("400", "401", "404", "413", "429", "503", "504")},
                 **security,
             }
         },
@@ -221,9 +267,17 @@ def openapi_document(secured: bool, extra_paths: str = "{}") -> str:
 
     `extra_paths` is JSON text (hashable, so the variant can be cached) of more path items.
     """
-    models: list[type[BaseModel]] = [ChatCompletionRequest, ChatCompletion, ModelList, Model, ErrorResponse]
+    requests: list[type[BaseModel]] = [ChatCompletionRequest, CompletionRequest]
+    models: list[type[BaseModel]] = [
+        *requests,
+        ChatCompletion,
+        TextCompletion,
+        ModelList,
+        Model,
+        ErrorResponse,
+    ]
     _, top = models_json_schema(
-        [(m, "validation" if m is ChatCompletionRequest else "serialization") for m in models],
+        [(m, "validation" if m in requests else "serialization") for m in models],
         ref_template="#/components/schemas/{model}",
     )
     doc = {
