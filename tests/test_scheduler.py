@@ -140,3 +140,32 @@ def test_a_cache_that_cannot_drop_a_suffix_prefills_the_prompt_again_before_the_
     # token budget 4: the prompt (no sample: the output is not decoded yet), then the output
     assert steps == [((1, 2, 3), 0, False), ((20, 21, 22), 3, True)]
     assert sq.status is Status.DECODING
+
+
+def test_a_prompt_being_prefilled_is_shared_not_computed_again() -> None:
+    """Choices of one request (`n`): the later ones wait for the first's prefill, then share its cells."""
+    memory = RecordingMemory()
+    s = Scheduler(n_slots=3, token_budget=2, max_waiting=8, memory=memory)
+    first, second, other = seq(1, 2, 3, 4, 5), seq(1, 2, 3, 4, 5), seq(9, 9)
+    for x in (first, second, other):
+        s.add(x)
+    work = s.schedule()  # a budget of 2: the first prompt takes two steps and more
+    assert [w.seq for w in work] == [first] and list(s.waiting) == [second]
+    assert other.status is Status.PREFILL  # an unrelated prompt is not held up
+    while first.status is not Status.DECODING:
+        for w in s.schedule():
+            s.advance(w)
+    s.schedule()
+    assert second.status is Status.PREFILL and second.n_reused == 4  # all but the last prompt token
+    assert ("share", first.slot, second.slot, 4) in memory.ops
+
+
+def test_a_waiting_choice_goes_on_alone_if_the_first_is_cancelled() -> None:
+    s = Scheduler(n_slots=2, token_budget=2, max_waiting=8, memory=RecordingMemory())
+    first, second = seq(1, 2, 3, 4, 5), seq(1, 2, 3, 4, 5)
+    s.add(first)
+    s.add(second)
+    s.schedule()
+    s.retire(first, "cancelled")
+    s.schedule()
+    assert second.status is Status.PREFILL

@@ -30,8 +30,8 @@ class ChoiceBuilder:
     releases it when complete and different. A repeat sets `repeated` and yields nothing.
 
     Token log probabilities (`feed`'s `logprobs`) go to content only, as OpenAI's do: a content delta
-    carries, under "logprobs", those of the tokens fed since the last content delta; tokens whose text
-    became a call, its markup or reasoning are dropped.
+    carries, under "logprobs", those of the tokens whose text it shows; tokens whose text became a call,
+    markup or reasoning are dropped.
     """
 
     def __init__(
@@ -47,12 +47,13 @@ class ChoiceBuilder:
         self._answered = answered
         self._new_id = new_id  # the format's call ids (Mistral's templates accept only 9 characters)
         self._held: list[Delta] | None = [] if answered and self._parser else None
-        self._logprobs: list[TokenLogprob] = []  # fed, not yet given to a content delta
+        self._pending: list[tuple[str, Sequence[TokenLogprob]]] = []  # fed text not yet shown as content
         self.n_calls = 0
         self.repeated = False
 
     def feed(self, text: str, logprobs: Sequence[TokenLogprob] = ()) -> list[Delta]:
-        self._logprobs += logprobs
+        if logprobs or self._pending:
+            self._pending.append((text, logprobs))
         if self._parser is None:
             return self._attach([{"content": text}] if text else [])
         deltas = [self._delta(event) for event in self._parser.feed(text)]
@@ -62,21 +63,31 @@ class ChoiceBuilder:
         if self._parser is None:
             return []
         deltas = self._attach([self._delta(event) for event in self._parser.finish()])
-        self._logprobs = []
+        self._pending = []
         return self._release(deltas, final=True)
 
     def _attach(self, deltas: list[Delta]) -> list[Delta]:
-        """Gives the pending log probabilities to the first content delta, or drops them when the text
-        they came with turned out to be a call or reasoning; with no delta yet, they wait."""
-        if not self._logprobs:
+        """Gives the first content delta the log probabilities of the fed text it releases: the last
+        pieces fed whose text covers it (earlier held pieces were markup, e.g. `</think>`, and are
+        dropped). Text that became a call or reasoning drops what is pending; no delta yet: it waits."""
+        if not self._pending:
             return deltas
+        first: Delta | None = None
+        length = 0
         for delta in deltas:
             if "content" in delta:
-                delta["logprobs"] = self._logprobs
-            elif not ("tool_calls" in delta or "reasoning_content" in delta):
-                continue
-            self._logprobs = []
-            break
+                first = first or delta
+                length += len(delta["content"])
+            elif "tool_calls" in delta or "reasoning_content" in delta:
+                break
+        if first is not None:
+            k, covered = len(self._pending), 0
+            while k > 0 and covered < length:
+                k -= 1
+                covered += len(self._pending[k][0])
+            first["logprobs"] = [entry for _, entries in self._pending[k:] for entry in entries]
+        if first is not None or len(deltas) > 0:
+            self._pending = []
         return deltas
 
     def _release(self, deltas: list[Delta], *, final: bool) -> list[Delta]:
