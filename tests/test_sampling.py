@@ -134,3 +134,8 @@ def test_token_logprob_sees_penalties_and_bias_that_sample_applied() -> None:
 def test_logprobs_out_of_range_is_refused(k: int) -> None:
     with pytest.raises(ValueError, match="logprobs"):
         SamplingParams(logprobs=k)
+
+
+def test_token_logprob_finds_alternatives_far_below_the_best() -> None:
+    values = logits(50.0, 0.0, -1.0, 10.0)  # only one token within the first search window
+    assert [t for t, _ in token_logprob(values, 0, 3).top] == [0, 3, 1]
