@@ -285,6 +285,7 @@ TEXT_CASES: list[tuple[str, Any, int, str | None, str | None]] = [
     ("best_of above n", text(best_of=2), 400, "best_of", "unsupported_value"),
     ("n 0", text(n=0), 400, "n", None),
     ("n above --max-n", text(n=9), 400, "n", "invalid_value"),
+    ("prompts x n above --max-waiting", text(prompt=["x"] * 9, n=8), 400, "prompt", "invalid_value"),
     ("max_tokens zero", text(max_tokens=0), 400, "max_tokens", None),
     ("stop five strings", text(stop=list("abcde")), 400, "stop", None),
     ("model unknown", text(model="gpt-3.5-turbo-instruct"), 404, "model", "model_not_found"),

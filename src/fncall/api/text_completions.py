@@ -30,6 +30,7 @@ from fncall.api.logprobs import legacy
 from fncall.api.protocol import CompletionRequest
 from fncall.api.sse import DONE, sse_event
 from fncall.api.translate import Plan, for_choice, sampling_params
+from fncall.config import ServerConfig
 from fncall.engine.engine import PromptTooLong
 from fncall.engine.sequence import GenerationRequest
 from fncall.runtime import Runtime
@@ -46,6 +47,7 @@ async def completions(request: Request) -> Response:
     check_n(req.n, request.app.state.config)
     plans, echoes = await anyio.to_thread.run_sync(text_plans, rt, req)
     n = req.n or 1
+    _check_total(len(plans) * n, request.app.state.config)
     generations = [new_generation(request, rt, for_choice(plan, j)) for plan in plans for j in range(n)]
     start_all(generations)
     meta = Meta(f"cmpl-{secrets.token_urlsafe(18)}", int(time.time()), req.model, rt.fingerprint)
@@ -92,6 +94,17 @@ def text_plans(rt: Runtime, req: CompletionRequest) -> tuple[list[Plan], list[st
         plans.append(Plan(GenerationRequest(tuple(tokens), params), None))
         echoes.append(text)
     return plans, echoes
+
+
+def _check_total(total: int, config: ServerConfig) -> None:
+    """More completions than may wait for a slot could never all start: a 400 now, not a 429 forever."""
+    if total > config.max_waiting:
+        raise APIError(
+            f"{total} completions (prompts x n) exceed this server's limit of {config.max_waiting} per "
+            "request (--max-waiting); send fewer prompts per request.",
+            param="prompt",
+            code="invalid_value",
+        )
 
 
 def _check_supported(req: CompletionRequest) -> None:
