@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -10,8 +11,16 @@ import pytest
 from fncall.engine.engine import Engine
 from fncall.engine.llama import LlamaModel
 from fncall.engine.sampling import SamplingParams, TokenLogprob
-from fncall.engine.sequence import TextDelta
-from tests.test_engine import PROMPT, assert_kv_matches_books, collect, forget_everything, generate, submit
+from fncall.engine.sequence import Finished, PromptScored, TextDelta
+from tests.test_engine import (
+    PROMPT,
+    Result,
+    assert_kv_matches_books,
+    collect,
+    forget_everything,
+    generate,
+    submit,
+)
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +112,35 @@ def test_choices_of_one_prompt_share_its_prefill(tiny_engine: Engine, prompt: li
     assert len({tuple(r.seq.output) for r in results}) == 1  # greedy: shared cells, same logits
     assert_kv_matches_books(tiny_engine)
     assert generate(tiny_engine, prompt, params).seq.output == results[0].seq.output
+
+
+def scored(engine: Engine, prompt: list[int], params: SamplingParams) -> tuple[list[TokenLogprob], Result]:
+    seq, events = submit(engine, prompt, params)
+    entries: list[TokenLogprob] = []
+    while isinstance(event := events.get(timeout=120), PromptScored):
+        assert event.start == len(entries) + 1  # in order, chunk after chunk
+        entries += event.logprobs
+    rest = [event]
+    while not isinstance(rest[-1], Finished):
+        rest.append(events.get(timeout=120))
+    assert not any(isinstance(e, PromptScored) for e in rest)  # all before the first text
+    return entries, Result([e.text for e in rest if isinstance(e, TextDelta)], rest[-1], seq)
+
+
+def test_prompt_tokens_are_scored_each_given_the_tokens_before_it(
+    tiny_engine: Engine, tiny_model: LlamaModel
+) -> None:
+    question = tiny_model.tokenize(
+        "<|im_start|>user\nName a fruit.<|im_end|>\n<|im_start|>assistant\n", add_special=False
+    )
+    greedy = SamplingParams(temperature=0, max_tokens=1, logprobs=2)
+    _, first = logprobs_of(tiny_engine, question, greedy)
+    prompt = [*question, first[0].token] * 3  # 100+ tokens: several chunks of SCORED_CHUNK
+    entries, result = scored(tiny_engine, prompt, replace(greedy, prompt_logprobs=True))
+    assert [e.token for e in entries] == prompt[1:]
+    assert result.done.cached_tokens == 0 and result.done.reason == "length"  # recomputed, not reused
+    answer = entries[len(question) - 1]  # the first answer token, scored as part of the prompt
+    assert answer.token == first[0].token
+    assert answer.logprob == pytest.approx(first[0].logprob, abs=0.1)  # batching noise only
+    assert all(len(e.top) == 2 and e.logprob <= 0 for e in entries)
+    assert_kv_matches_books(tiny_engine)

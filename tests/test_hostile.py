@@ -280,7 +280,6 @@ TEXT_CASES: list[tuple[str, Any, int, str | None, str | None]] = [
     ("prompt token id beyond the vocabulary", text(prompt=[[1], [10**9]]), 400, "prompt[1]", "invalid_value"),
     ("prompt beyond the context", text(prompt="word " * 20_000), 400, "prompt", "context_length_exceeded"),
     ("suffix", text(suffix="!"), 400, "suffix", "unsupported_value"),
-    ("echo with logprobs", text(echo=True, logprobs=1), 400, "echo", "unsupported_value"),
     ("logprobs 6", text(logprobs=6), 400, "logprobs", None),
     ("best_of above n", text(best_of=2), 400, "best_of", "unsupported_value"),
     ("n 0", text(n=0), 400, "n", None),

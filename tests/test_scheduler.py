@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fncall.engine.sampling import SamplingParams
-from fncall.engine.scheduler import Scheduler, common_prefix
+from fncall.engine.scheduler import SCORED_CHUNK, Scheduler, common_prefix
 from fncall.engine.sequence import GenerationRequest, Sequence, Status
 
 
@@ -169,3 +169,24 @@ def test_a_waiting_choice_goes_on_alone_if_the_first_is_cancelled() -> None:
     s.retire(first, "cancelled")
     s.schedule()
     assert second.status is Status.PREFILL
+
+
+def test_a_scored_prompt_is_recomputed_in_small_chunks_with_every_logit() -> None:
+    memory = RecordingMemory()
+    s = Scheduler(n_slots=1, token_budget=256, max_waiting=8, memory=memory)
+    warm = seq(*range(1, 80))
+    s.add(warm)
+    run_to_end(s, warm)
+    scored = Sequence(
+        request=GenerationRequest(tuple(range(1, 80)), SamplingParams(logprobs=0, prompt_logprobs=True)),
+        emit=lambda e: None,
+        max_new_tokens=8,
+    )
+    s.add(scored)
+    chunks = []
+    while scored.status is not Status.DECODING:
+        for work in s.schedule():
+            assert work.scores
+            chunks.append(len(work.tokens))
+            s.advance(work)
+    assert scored.n_reused == 0 and chunks == [SCORED_CHUNK, SCORED_CHUNK, 79 - 2 * SCORED_CHUNK]

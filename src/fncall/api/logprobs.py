@@ -35,21 +35,27 @@ def chat_logprobs(entries: Sequence[TokenLogprob] | None, piece: Piece) -> dict[
     return {"content": chat_content(entries, piece), "refusal": None}
 
 
-def legacy(entries: Sequence[TokenLogprob], piece: Piece, offset: int) -> dict[str, Any]:
-    """The legacy completions' `logprobs` for entries whose text starts at character `offset`."""
+def legacy(
+    entries: Sequence[TokenLogprob], piece: Piece, offset: int = 0, *, first: int | None = None
+) -> dict[str, Any]:
+    """The legacy completions' `logprobs` for entries whose text starts at character `offset`; `first` is
+    a token before them that has no log probability (an echoed prompt's first token: null, as OpenAI)."""
 
     def text(token: int) -> str:
         return piece(token).decode("utf-8", errors="replace")
 
-    tokens: list[str] = []
-    offsets: list[int] = []
+    out: dict[str, list[Any]] = {"tokens": [], "token_logprobs": [], "top_logprobs": [], "text_offset": []}
+
+    def add(token: int, logprob: float | None, top: dict[str, float] | None) -> None:
+        nonlocal offset
+        out["tokens"].append(text(token))
+        out["token_logprobs"].append(logprob)
+        out["top_logprobs"].append(top)
+        out["text_offset"].append(offset)
+        offset += len(out["tokens"][-1])
+
+    if first is not None:
+        add(first, None, None)
     for entry in entries:
-        tokens.append(text(entry.token))
-        offsets.append(offset)
-        offset += len(tokens[-1])
-    return {
-        "tokens": tokens,
-        "token_logprobs": [e.logprob for e in entries],
-        "top_logprobs": [{text(t): lp for t, lp in e.top} for e in entries],
-        "text_offset": offsets,
-    }
+        add(entry.token, entry.logprob, {text(t): lp for t, lp in entry.top})
+    return out

@@ -92,8 +92,8 @@ class ChatCompletion(BaseModel):
 
 class LegacyLogprobs(BaseModel):
     tokens: list[str]
-    token_logprobs: list[float]
-    top_logprobs: list[dict[str, float]]
+    token_logprobs: list[float | None]  # null for an echoed prompt's first token, as OpenAI
+    top_logprobs: list[dict[str, float] | None]
     text_offset: list[int]  # characters from the start of the choice's text
 
 
@@ -206,9 +206,10 @@ def _paths(secured: bool) -> dict[str, Any]:
                 "description": "`prompt`: a string, a list of strings, or token ids (one list, or a list "
                 "of lists); each prompt gets `n` choices, numbered `prompt_index * n + j`. `echo` puts the "
                 "prompt before the text; `logprobs` (0-5) gives the legacy `{tokens, token_logprobs, "
-                "top_logprobs, text_offset}`. `max_tokens` defaults to 16. Refused with a 400: `suffix`, "
-                "`echo` with `logprobs` (prompt log probabilities are not computed), `best_of` other "
-                "than `n`. Streamed, every chunk is a `text_completion` object.",
+                "top_logprobs, text_offset}`; with `echo` too, the prompt's tokens are scored and lead them "
+                "(the first one null), as eval harnesses' loglikelihood requests need. `max_tokens` "
+                "defaults to 16. Refused with a 400: `suffix`, `best_of` other than `n`. Streamed, every "
+                "chunk is a `text_completion` object.",
                 "requestBody": {
                     "required": True,
                     "content": {"application/json": {"schema": _ref("CompletionRequest")}},

@@ -3,8 +3,8 @@
 The prompt (a string, a list of strings, or token ids) is tokenized as is, without the chat template, and
 each prompt × `n` choice is one completion on the same engine and `Generation` as chat (choice index
 `prompt_index * n + j`, as OpenAI numbers them). Not supported, with a 400 naming the parameter:
-`suffix` (no fill-in-the-middle), `echo` together with `logprobs` (log probabilities of prompt tokens
-are not computed), `best_of` other than `n`.
+`suffix` (no fill-in-the-middle), `best_of` other than `n`. `echo` with `logprobs` scores the prompt's
+tokens too (eval harnesses' loglikelihood requests), recomputing the prompt.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import asyncio
 import secrets
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any, cast
 
 import anyio.to_thread
@@ -32,6 +33,7 @@ from fncall.api.sse import DONE, sse_event
 from fncall.api.translate import Plan, for_choice, sampling_params
 from fncall.config import ServerConfig
 from fncall.engine.engine import PromptTooLong
+from fncall.engine.sampling import TokenLogprob
 from fncall.engine.sequence import GenerationRequest
 from fncall.runtime import Runtime
 
@@ -51,14 +53,13 @@ async def completions(request: Request) -> Response:
     generations = [new_generation(request, rt, for_choice(plan, j)) for plan in plans for j in range(n)]
     start_all(generations)
     meta = Meta(f"cmpl-{secrets.token_urlsafe(18)}", int(time.time()), req.model, rt.fingerprint)
-    texts = [echo for echo in echoes for _ in range(n)] if req.echo else [""] * len(generations)
-    writer = _Writer(rt, req.logprobs is not None, n)
+    writer = _Writer(rt, req, plans, echoes)
     if req.stream:
         include_usage = bool(req.stream_options and req.stream_options.include_usage)
-        return GenerationStream(writer.stream(meta, generations, texts, include_usage), *generations)
+        return GenerationStream(writer.stream(meta, generations, include_usage), *generations)
     watcher = asyncio.create_task(cancel_on_disconnect(request, *generations))
     try:
-        body = await writer.complete(meta, generations, texts)
+        body = await writer.complete(meta, generations)
     finally:
         watcher.cancel()
     return JSONResponse(body)
@@ -89,6 +90,8 @@ def text_plans(rt: Runtime, req: CompletionRequest) -> tuple[list[Plan], list[st
     params = sampling_params(
         req, rt.model.n_vocab, rt.sampling, max_tokens=req.max_tokens, logprobs=req.logprobs
     )
+    if req.echo and req.logprobs is not None:  # the prompt's tokens are scored too (no prefix reuse)
+        params = replace(params, prompt_logprobs=True)
     plans, echoes = [], []
     for tokens, text in _prompts(rt, req.prompt):
         plans.append(Plan(GenerationRequest(tuple(tokens), params), None))
@@ -112,13 +115,6 @@ def _check_supported(req: CompletionRequest) -> None:
         raise APIError(
             "Unsupported value for 'suffix': insertion (fill-in-the-middle) is not supported.",
             param="suffix",
-            code="unsupported_value",
-        )
-    if req.echo and req.logprobs is not None:
-        raise APIError(
-            "Unsupported value for 'echo': 'echo' with 'logprobs' would need the prompt's log probabilities, "
-            "which are not computed; send one or the other.",
-            param="echo",
             code="unsupported_value",
         )
     if req.best_of is not None and req.best_of != (req.n or 1):
@@ -171,20 +167,36 @@ def _prompts(rt: Runtime, prompt: Prompt) -> list[tuple[list[int], str]]:
 
 
 class _Writer:
-    """The legacy shape: `text_completion` objects, streamed and not, with the legacy `logprobs`."""
+    """The legacy shape: `text_completion` objects, streamed and not, with the legacy `logprobs`.
 
-    def __init__(self, rt: Runtime, logprobs: bool, n: int) -> None:
+    With `echo` and `logprobs` the prompt's tokens lead the log probabilities (the first one null); the
+    echoed prompt is then streamed once the prompt is scored, with them."""
+
+    def __init__(self, rt: Runtime, req: CompletionRequest, plans: list[Plan], echoes: list[str]) -> None:
         self._piece = rt.model.piece
-        self._logprobs = logprobs
-        self._n = n
+        self._logprobs = req.logprobs is not None
+        self._n = n = req.n or 1
+        self._firsts = [plan.generation.prompt[0] for plan in plans for _ in range(n)]
+        self._echoes = [echo for echo in echoes for _ in range(n)] if req.echo else [""] * len(self._firsts)
+        self._scored = bool(req.echo) and self._logprobs
 
     def _choice(
-        self, index: int, text: str, deltas: list[Delta], offset: int, finish: str | None
+        self,
+        index: int,
+        text: str,
+        entries: list[TokenLogprob],
+        finish: str | None,
+        *,
+        offset: int = 0,
+        prompt: list[TokenLogprob] | None = None,
     ) -> dict[str, Any]:
-        logprobs = legacy(merged_logprobs(deltas), self._piece, offset) if self._logprobs else None
+        logprobs = None
+        if self._logprobs:
+            first = self._firsts[index] if prompt is not None else None
+            logprobs = legacy([*(prompt or ()), *entries], self._piece, offset, first=first)
         return {"text": text, "index": index, "logprobs": logprobs, "finish_reason": finish}
 
-    async def complete(self, meta: Meta, generations: list[Generation], echoes: list[str]) -> dict[str, Any]:
+    async def complete(self, meta: Meta, generations: list[Generation]) -> dict[str, Any]:
         deltas: list[list[Delta]] = [[] for _ in generations]
         done: dict[int, Done] = {}
         async for index, item in interleave(generations):
@@ -198,50 +210,53 @@ class _Writer:
                 deltas[index].append(item)
         if len(done) < len(generations):
             raise server_error("A completion ended without its result.")
-        choices = [
-            self._choice(
-                i,
-                echoes[i] + "".join(d.get("content", "") for d in deltas[i]),
-                deltas[i],
-                0,
-                done[i].finish_reason,
-            )
-            for i in range(len(generations))
-        ]
+        choices = []
+        for i, ds in enumerate(deltas):
+            text = self._echoes[i] + "".join(d.get("content", "") for d in ds)
+            prompt = [e for d in ds for e in d.get("prompt_logprobs", ())] if self._scored else None
+            choices.append(self._choice(i, text, merged_logprobs(ds), done[i].finish_reason, prompt=prompt))
         usage = total_usage([done[i].usage for i in range(len(generations))], self._n)
         return meta.envelope("text_completion") | {"choices": choices, "usage": usage}
 
     async def stream(
-        self, meta: Meta, generations: list[Generation], echoes: list[str], include_usage: bool
+        self, meta: Meta, generations: list[Generation], include_usage: bool
     ) -> AsyncIterator[str]:
         def chunk(choice: dict[str, Any]) -> str:
             return sse_event(meta.envelope("text_completion") | {"choices": [choice]})
 
-        offsets = [len(echo) for echo in echoes]
+        offsets = [len(echo) for echo in self._echoes]
         usages: list[dict[str, Any]] = [{}] * len(generations)
+        # echoed prompts still waiting for their scores (sent before the choice's first text)
+        held: list[list[TokenLogprob] | None] = [[] if self._scored else None for _ in generations]
         try:
-            for index, echo in enumerate(echoes):
-                if echo:
-                    yield chunk(self._choice(index, echo, [], 0, None))
+            for index, echo in enumerate(self._echoes):
+                if echo and not self._scored:
+                    yield chunk(self._choice(index, echo, [], None))
             async for index, item in interleave(generations):
                 if isinstance(item, APIError):
                     yield sse_event(item.body())
                     return
+                prompt = held[index]
+                if prompt is not None:
+                    if not isinstance(item, Done) and "prompt_logprobs" in item:
+                        prompt += item["prompt_logprobs"]
+                        continue
+                    held[index] = None
+                    yield chunk(self._choice(index, self._echoes[index], [], None, prompt=prompt))
                 if isinstance(item, Done):
                     if item.error is not None:
-                        yield sse_event(
-                            server_error(f"The engine failed while generating: {item.error}").body()
-                        )
+                        error = server_error(f"The engine failed while generating: {item.error}")
+                        yield sse_event(error.body())
                         return
                     usages[index] = item.usage
-                    yield chunk(self._choice(index, "", [], offsets[index], item.finish_reason))
+                    yield chunk(self._choice(index, "", [], item.finish_reason, offset=offsets[index]))
                 elif "content" in item:
-                    yield chunk(self._choice(index, item["content"], [item], offsets[index], None))
+                    entries = item.get("logprobs", [])
+                    yield chunk(self._choice(index, item["content"], entries, None, offset=offsets[index]))
                     offsets[index] += len(item["content"])
             if include_usage:
-                yield sse_event(
-                    meta.envelope("text_completion") | {"choices": [], "usage": total_usage(usages, self._n)}
-                )
+                usage = total_usage(usages, self._n)
+                yield sse_event(meta.envelope("text_completion") | {"choices": [], "usage": usage})
             yield DONE
         finally:
             for generation in generations:

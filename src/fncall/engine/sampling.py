@@ -33,6 +33,9 @@ class SamplingParams:
     # Not sampling, but travels with it (to a remote engine too): None = no log probabilities; k = each
     # sampled token's log probability and the k most likely alternatives (OpenAI's top_logprobs, 0-20).
     logprobs: int | None = None
+    # With `logprobs`: the prompt's tokens are scored too (each from the logits before it, as the model
+    # gives them: no penalties), which recomputes the whole prompt (no prefix reuse).
+    prompt_logprobs: bool = False
 
     def __post_init__(self) -> None:
         checks = [
@@ -47,6 +50,7 @@ class SamplingParams:
             ("max_tokens", self.max_tokens is None or self.max_tokens >= 1, "at least 1"),
             ("stop", len(self.stop) <= 4 and all(self.stop), "at most 4 non-empty strings"),
             ("logprobs", self.logprobs is None or 0 <= self.logprobs <= MAX_TOP_LOGPROBS, "between 0 and 20"),
+            ("prompt_logprobs", not self.prompt_logprobs or self.logprobs is not None, "set with logprobs"),
         ]
         for name, ok, expected in checks:
             if not ok:

@@ -19,6 +19,10 @@ from typing import Protocol
 
 from fncall.engine.sequence import FinishReason, Sequence, Status
 
+# Prompt tokens per step of a sequence whose prompt is scored: each returns a row of logits (n_vocab
+# floats), so the rows one step copies stay small (32 x 152k x 4 B = 19 MB).
+SCORED_CHUNK = 32
+
 
 @dataclass(slots=True, frozen=True)
 class Work:
@@ -28,6 +32,7 @@ class Work:
     tokens: tuple[int, ...]
     start_pos: int
     samples: bool  # True when this step yields the sequence's next token
+    scores: bool = False  # a prompt chunk whose every token's logits are wanted (params.prompt_logprobs)
 
 
 class QueueFull(Exception):
@@ -83,7 +88,7 @@ class Scheduler:
         for seq in list(self.waiting):
             if not self.free_slots:
                 break
-            if self._prefilling(seq.prompt):
+            if self._prefilling(seq):
                 continue  # the same prompt is being prefilled: wait, then share its cells (several choices)
             self.waiting.remove(seq)
             self._place(seq)
@@ -100,15 +105,19 @@ class Scheduler:
                 budget -= len(chunk)
         for seq in self.running:
             if seq.status is Status.PREFILL and budget > 0:
-                chunk = seq.prompt[seq.n_cached : seq.n_cached + budget]
+                scores = seq.request.params.prompt_logprobs
+                size = min(budget, SCORED_CHUNK) if scores else budget
+                chunk = seq.prompt[seq.n_cached : seq.n_cached + size]
                 done = seq.n_cached + len(chunk) == len(seq.prompt)
-                work.append(Work(seq, chunk, seq.n_cached, done and not seq.output))
+                work.append(Work(seq, chunk, seq.n_cached, done and not seq.output, scores))
                 budget -= len(chunk)
         return work
 
-    def _prefilling(self, prompt: tuple[int, ...]) -> bool:
+    def _prefilling(self, seq: Sequence) -> bool:
         """Whether a running sequence is prefilling this very prompt (a request's other choices: `n`)."""
-        return any(s.status is Status.PREFILL and s.prompt == prompt for s in self.running)
+        if seq.request.params.prompt_logprobs:  # it recomputes its prompt anyway
+            return False
+        return any(s.status is Status.PREFILL and s.prompt == seq.prompt for s in self.running)
 
     def rewind(self, seq: Sequence) -> None:
         """The sequence's output was replaced: its slot keeps only the prompt's cells (or, for a cache
@@ -125,6 +134,8 @@ class Scheduler:
         """Gives seq a free slot and as much of its prompt's KV as some slot already holds."""
         prompt = seq.prompt
         limit = len(prompt) - 1  # the last prompt token is always decoded: its logits give the first sample
+        if seq.request.params.prompt_logprobs:
+            limit = 0  # every prompt token's logits are wanted: nothing cached can be used
 
         def reusable(slot: int) -> int:
             return min(common_prefix(self.cached[slot], prompt), limit)

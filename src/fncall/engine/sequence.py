@@ -70,7 +70,16 @@ class Finished:
     stop_sequence: str | None = None  # with reason "stop": the request's stop string that ended it
 
 
-Event = TextDelta | Finished
+@dataclass(slots=True, frozen=True)
+class PromptScored:
+    """With params.prompt_logprobs: log probabilities of prompt tokens `start`.. (each given the tokens
+    before it), sent as each prefill chunk is decoded, before any TextDelta."""
+
+    start: int
+    logprobs: tuple[TokenLogprob, ...]
+
+
+Event = TextDelta | PromptScored | Finished
 Emit = Callable[[Event], None]
 
 
