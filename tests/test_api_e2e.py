@@ -182,14 +182,14 @@ BAD_REQUESTS: list[tuple[str, Any, int, str | None, str | None]] = [
         None,
     ),
     ("max_tokens zero", {"model": "MODEL", "messages": QUESTION, "max_tokens": 0}, 400, "max_tokens", None),
-    ("n=2", {"model": "MODEL", "messages": QUESTION, "n": 2}, 400, "n", "unsupported_value"),
+    ("n above --max-n", {"model": "MODEL", "messages": QUESTION, "n": 9}, 400, "n", "invalid_value"),
     ("too many stops", {"model": "MODEL", "messages": QUESTION, "stop": list("abcde")}, 400, "stop", None),
     (
-        "logprobs",
-        {"model": "MODEL", "messages": QUESTION, "logprobs": True},
+        "top_logprobs above 20",
+        {"model": "MODEL", "messages": QUESTION, "logprobs": True, "top_logprobs": 21},
         400,
-        "logprobs",
-        "unsupported_value",
+        "top_logprobs",
+        None,
     ),
     (
         "bad logit_bias",
@@ -256,7 +256,7 @@ def test_sdk_raises_typed_errors(client: openai.OpenAI) -> None:
         client.chat.completions.create(model="nope", messages=QUESTION)  # type: ignore[arg-type]
     assert not_found.value.code == "model_not_found"
     with pytest.raises(openai.BadRequestError):
-        client.chat.completions.create(model="tiny", messages=QUESTION, n=3)  # type: ignore[arg-type]
+        client.chat.completions.create(model="tiny", messages=QUESTION, n=9)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from fncall.api.choices import ChoiceBuilder, canonical_json, merge
+from fncall.api.choices import ChoiceBuilder, canonical_json, merge, merged_logprobs
+from fncall.engine.sampling import TokenLogprob
 from fncall.tools.formats import FALLBACK, FORMATS
 from fncall.tools.spec import parse_tool_request
 
@@ -68,3 +69,61 @@ def test_call_ids_come_from_the_format() -> None:
     message = merge(run(builder, '[TOOL_CALLS][{"name": "get_weather", "arguments": {}}]'))
     [call] = message["tool_calls"]
     assert len(call["id"]) == 9 and call["id"].isalnum()
+
+
+# -- log probabilities go to content only -------------------------------------------------------------
+
+
+def fed(builder: ChoiceBuilder, pieces: list[str]) -> list[dict[str, object]]:
+    """Feeds one piece per 'token', its log probability tagged by position, then finishes."""
+    out = [d for i, piece in enumerate(pieces) for d in builder.feed(piece, [TokenLogprob(i, -float(i))])]
+    return out + builder.finish()
+
+
+def tokens_of(deltas: list[dict[str, object]]) -> list[int]:
+    return [entry.token for entry in merged_logprobs(deltas)]
+
+
+def test_without_tools_every_token_is_content() -> None:
+    deltas = fed(ChoiceBuilder(None, FALLBACK.syntax), ["It", " is", " warm"])
+    assert tokens_of(deltas) == [0, 1, 2]
+    assert [d["logprobs"] for d in deltas] == [
+        [TokenLogprob(0, -0.0)],
+        [TokenLogprob(1, -1.0)],
+        [TokenLogprob(2, -2.0)],
+    ]
+
+
+def test_call_tokens_have_none_and_held_back_text_gets_its_tokens_when_released() -> None:
+    pieces = [
+        "Sure",
+        ". ",
+        "<",
+        "tool_call",
+        ">\n",
+        '{"name": "get_weather", ',
+        '"arguments": {}}',
+        "\n</tool_call>",
+    ]
+    deltas = fed(ChoiceBuilder(TOOLS, FALLBACK.syntax), pieces)
+    message = merge(deltas)
+    assert message["tool_calls"] and (message["content"] or "").startswith("Sure")
+    assert tokens_of(deltas) == [0, 1]  # the markup and the call's tokens are dropped
+
+
+def test_text_that_only_looked_like_a_call_keeps_its_tokens() -> None:
+    deltas = fed(ChoiceBuilder(TOOLS, FALLBACK.syntax), ["a ", "<", "b", "> c"])
+    assert merge(deltas)["content"] == "a <b> c"
+    assert tokens_of(deltas) == [0, 1, 2, 3]
+
+
+def test_reasoning_tokens_have_none() -> None:
+    qwen3 = FORMATS["qwen3"]
+    deltas = fed(ChoiceBuilder(TOOLS, qwen3.syntax), ["<think>", "hm", "</think>", "\n\n", "Hi", " there"])
+    assert merge(deltas)["content"] == "Hi there"
+    assert tokens_of(deltas) == [4, 5]  # `</think>` and the blank line before the answer are markup
+
+
+def test_logprobs_do_not_reach_the_message() -> None:
+    message = merge(fed(ChoiceBuilder(None, FALLBACK.syntax), ["x"]))
+    assert "logprobs" not in message

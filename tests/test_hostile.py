@@ -96,7 +96,11 @@ CASES: list[tuple[str, Any, int, str | None, str | None]] = [
     ("repetition_penalty a string", body(repetition_penalty="high"), 400, "repetition_penalty", None),
     ("top_logprobs negative", body(top_logprobs=-1), 400, "top_logprobs", None),
     ("n zero", body(n=0), 400, "n", None),
-    ("n two", body(n=2), 400, "n", "unsupported_value"),
+    ("n above --max-n", body(n=9), 400, "n", "invalid_value"),
+    ("n 1000", body(n=1000), 400, "n", None),
+    ("n a string", body(n="2"), 400, "n", None),
+    ("top_logprobs 21", body(logprobs=True, top_logprobs=21), 400, "top_logprobs", None),
+    ("top_logprobs without logprobs", body(top_logprobs=2), 400, "top_logprobs", "invalid_value"),
     # -- wrong types (strict: no coercion)
     ("model missing", {"messages": ASK}, 400, "model", "missing_required_parameter"),
     ("model a number", body(model=7), 400, "model", None),
@@ -128,7 +132,7 @@ CASES: list[tuple[str, Any, int, str | None, str | None]] = [
     ("logit_bias key not a token", body(logit_bias={"x": 1}), 400, "logit_bias", None),
     ("logit_bias token out of vocab", body(logit_bias={"99999999": 1}), 400, "logit_bias", None),
     ("logit_bias value too big", body(logit_bias={"1": 200}), 400, "logit_bias", None),
-    ("logprobs", body(logprobs=True), 400, "logprobs", "unsupported_value"),
+    ("logprobs a string", body(logprobs="yes"), 400, "logprobs", None),
     # -- structured outputs
     ("json_schema without json_schema", body(response_format={"type": "json_schema"}), 400,
      "response_format.json_schema", "invalid_value"),
@@ -225,6 +229,7 @@ ODD_BUT_VALID = {
     "NUL and emoji in content": body(messages=[{"role": "user", "content": "a\u0000b 🦜 \u202e"}]),
     "unknown fields are ignored": body(frobnicate={"deep": [1, 2, {"x": None}]}),
     "integral floats for integers": body(max_tokens=2.0, n=1.0),
+    "n at --max-n with 20 top_logprobs": body(n=8, logprobs=True, top_logprobs=20),
     # Found by schemathesis: a legacy `function` result once made a 500 (it has no tool_call_id).
     "legacy function result": body(messages=[*ASK, {"role": "function", "name": "f", "content": "1"}]),
 }
@@ -257,3 +262,49 @@ def test_the_playground_dry_run_refuses_what_the_route_refuses(
         assert error["error"]["code"] == code, error
     ok = post(tiny_server, body(max_tokens=1), "/ui/api/check")
     assert ok.status_code == 200 and ok.json()["ok"] is True, ok.text
+
+
+def text(**fields: Any) -> dict[str, Any]:
+    return {"model": MODEL, "prompt": "Say hi.", "max_tokens": 2} | fields
+
+
+# `POST /v1/completions` (legacy text completions): (name, body, status, param, code or None)
+TEXT_CASES: list[tuple[str, Any, int, str | None, str | None]] = [
+    ("prompt missing", {"model": MODEL}, 400, "prompt", "missing_required_parameter"),
+    ("prompt a number", text(prompt=5), 400, "prompt", None),
+    ("prompt an object", text(prompt={"text": "hi"}), 400, "prompt", None),
+    ("prompt mixing strings and ids", text(prompt=["a", 1]), 400, "prompt", None),
+    ("prompt an empty list", text(prompt=[]), 400, "prompt", "invalid_value"),
+    ("prompt empty", text(prompt=""), 400, "prompt", "invalid_value"),
+    ("prompt token id negative", text(prompt=[1, -2]), 400, "prompt", None),
+    ("prompt token id beyond the vocabulary", text(prompt=[[1], [10**9]]), 400, "prompt[1]", "invalid_value"),
+    ("prompt beyond the context", text(prompt="word " * 20_000), 400, "prompt", "context_length_exceeded"),
+    ("suffix", text(suffix="!"), 400, "suffix", "unsupported_value"),
+    ("logprobs 6", text(logprobs=6), 400, "logprobs", None),
+    ("best_of above n", text(best_of=2), 400, "best_of", "unsupported_value"),
+    ("n 0", text(n=0), 400, "n", None),
+    ("n above --max-n", text(n=9), 400, "n", "invalid_value"),
+    ("prompts x n above --max-waiting", text(prompt=["x"] * 9, n=8), 400, "prompt", "invalid_value"),
+    ("max_tokens zero", text(max_tokens=0), 400, "max_tokens", None),
+    ("stop five strings", text(stop=list("abcde")), 400, "stop", None),
+    ("model unknown", text(model="gpt-3.5-turbo-instruct"), 404, "model", "model_not_found"),
+    ("NaN temperature", raw('{"model": "MODEL", "prompt": "x", "temperature": NaN}'), 400, "temperature",
+     None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "payload", "status", "param", "code"), TEXT_CASES,
+                         ids=[c[0] for c in TEXT_CASES])  # fmt: skip
+def test_hostile_text_completion_gets_its_4xx_and_the_server_keeps_serving(
+    tiny_server: Server, name: str, payload: Any, status: int, param: str | None, code: str | None
+) -> None:
+    response = post(tiny_server, payload, "/v1/completions")
+    assert response.status_code == status, response.text
+    error = response.json()
+    validate("ErrorResponse", error)
+    assert error["error"]["param"] == param, error
+    assert error["error"]["message"]
+    if code is not None:
+        assert error["error"]["code"] == code, error
+    ok = post(tiny_server, text(max_tokens=1), "/v1/completions")
+    assert ok.status_code == 200, ok.text

@@ -7,7 +7,7 @@ from typing import Any
 
 from fncall.api.docs import _PAGE as DOCS_PAGE
 from fncall.api.openapi import openapi_document
-from fncall.api.protocol import ChatCompletionRequest
+from fncall.api.protocol import ChatCompletionRequest, CompletionRequest
 
 
 def document(secured: bool = False) -> dict[str, Any]:
@@ -31,6 +31,7 @@ def test_routes_and_components() -> None:
         "/v1/responses",
         "/v1/responses/{response_id}",
         "/v1/responses/{response_id}/input_items",
+        "/v1/completions",
         "/v1/models",
         "/v1/models/{model}",
         "/health",
@@ -38,6 +39,7 @@ def test_routes_and_components() -> None:
     }
     schemas = doc["components"]["schemas"]
     assert {"ChatCompletionRequest", "ChatCompletion", "ModelList", "Model", "ErrorResponse"} <= set(schemas)
+    assert {"CompletionRequest", "TextCompletion"} <= set(schemas)
     post = doc["paths"]["/v1/chat/completions"]["post"]
     assert set(post["responses"]["200"]["content"]) == {"application/json", "text/event-stream"}
     assert {"400", "401", "404", "413", "429", "503", "504"} <= set(post["responses"])
@@ -51,6 +53,9 @@ def test_request_schema_is_the_parsers_and_uses_json_schema_keywords() -> None:
     n = request["properties"]["n"]["anyOf"][0]
     assert (n["minimum"], n["maximum"]) == (1, 128)
     assert not keys(document()) & {"ge", "le", "gt", "lt"}  # pydantic's names are no JSON Schema
+    legacy = document()["components"]["schemas"]["CompletionRequest"]
+    assert set(legacy["properties"]) == set(CompletionRequest.model_fields)
+    assert legacy["required"] == ["model", "prompt"]
 
 
 def test_security_is_declared_only_when_keys_are_set() -> None:

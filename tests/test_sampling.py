@@ -7,7 +7,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from fncall.engine.sampling import SamplingParams, new_rng, sample
+from fncall.engine.sampling import SamplingParams, new_rng, sample, token_logprob
 
 
 def logits(*values: float) -> np.ndarray:
@@ -99,3 +99,43 @@ def test_repetition_penalty_divides_positive_and_multiplies_negative_logits_once
 def test_repetition_penalty_of_one_changes_nothing() -> None:
     values = logits(4.0, 3.9)
     assert sample(values, SamplingParams(temperature=0, repetition_penalty=1.0), new_rng(0), recent=[0]) == 0
+
+
+# -- log probabilities ---------------------------------------------------------------------------------
+
+
+def test_token_logprob_is_the_log_softmax_with_the_best_alternatives_first() -> None:
+    values = logits(1.0, 3.0, 2.0, 0.5)
+    entry = token_logprob(values, 2, 3)
+    expected = values - np.log(np.exp(values).sum())
+    assert entry.token == 2 and entry.logprob == pytest.approx(expected[2])
+    assert [t for t, _ in entry.top] == [1, 2, 0]
+    assert [lp for _, lp in entry.top] == pytest.approx(expected[[1, 2, 0]])
+    assert token_logprob(values, 2, 0).top == ()
+
+
+def test_token_logprob_after_a_mask_renormalises_over_allowed_tokens_only() -> None:
+    values = logits(5.0, 1.0, 1.0, 4.0)
+    allowed = np.array([False, True, True, False])
+    token = sample(values, SamplingParams(temperature=0), new_rng(0), allowed=allowed)
+    entry = token_logprob(values, token, 20)  # more asked than allowed: masked tokens are never listed
+    assert {t for t, _ in entry.top} == {1, 2}
+    assert entry.logprob == pytest.approx(np.log(0.5))
+    assert all(np.isfinite(lp) for _, lp in entry.top)
+
+
+def test_token_logprob_sees_penalties_and_bias_that_sample_applied() -> None:
+    values = logits(2.0, 2.0)
+    sample(values, SamplingParams(temperature=0, logit_bias={0: -100.0}), new_rng(0))
+    assert token_logprob(values, 1, 1).logprob == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("k", [-1, 21])
+def test_logprobs_out_of_range_is_refused(k: int) -> None:
+    with pytest.raises(ValueError, match="logprobs"):
+        SamplingParams(logprobs=k)
+
+
+def test_token_logprob_finds_alternatives_far_below_the_best() -> None:
+    values = logits(50.0, 0.0, -1.0, 10.0)  # only one token within the first search window
+    assert [t for t, _ in token_logprob(values, 0, 3).top] == [0, 3, 1]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fncall.engine.sampling import SamplingParams
-from fncall.engine.scheduler import Scheduler, common_prefix
+from fncall.engine.scheduler import SCORED_CHUNK, Scheduler, common_prefix
 from fncall.engine.sequence import GenerationRequest, Sequence, Status
 
 
@@ -140,3 +140,53 @@ def test_a_cache_that_cannot_drop_a_suffix_prefills_the_prompt_again_before_the_
     # token budget 4: the prompt (no sample: the output is not decoded yet), then the output
     assert steps == [((1, 2, 3), 0, False), ((20, 21, 22), 3, True)]
     assert sq.status is Status.DECODING
+
+
+def test_a_prompt_being_prefilled_is_shared_not_computed_again() -> None:
+    """Choices of one request (`n`): the later ones wait for the first's prefill, then share its cells."""
+    memory = RecordingMemory()
+    s = Scheduler(n_slots=3, token_budget=2, max_waiting=8, memory=memory)
+    first, second, other = seq(1, 2, 3, 4, 5), seq(1, 2, 3, 4, 5), seq(9, 9)
+    for x in (first, second, other):
+        s.add(x)
+    work = s.schedule()  # a budget of 2: the first prompt takes two steps and more
+    assert [w.seq for w in work] == [first] and list(s.waiting) == [second]
+    assert other.status is Status.PREFILL  # an unrelated prompt is not held up
+    while first.status is not Status.DECODING:
+        for w in s.schedule():
+            s.advance(w)
+    s.schedule()
+    assert second.status is Status.PREFILL and second.n_reused == 4  # all but the last prompt token
+    assert ("share", first.slot, second.slot, 4) in memory.ops
+
+
+def test_a_waiting_choice_goes_on_alone_if_the_first_is_cancelled() -> None:
+    s = Scheduler(n_slots=2, token_budget=2, max_waiting=8, memory=RecordingMemory())
+    first, second = seq(1, 2, 3, 4, 5), seq(1, 2, 3, 4, 5)
+    s.add(first)
+    s.add(second)
+    s.schedule()
+    s.retire(first, "cancelled")
+    s.schedule()
+    assert second.status is Status.PREFILL
+
+
+def test_a_scored_prompt_is_recomputed_in_small_chunks_with_every_logit() -> None:
+    memory = RecordingMemory()
+    s = Scheduler(n_slots=1, token_budget=256, max_waiting=8, memory=memory)
+    warm = seq(*range(1, 80))
+    s.add(warm)
+    run_to_end(s, warm)
+    scored = Sequence(
+        request=GenerationRequest(tuple(range(1, 80)), SamplingParams(logprobs=0, prompt_logprobs=True)),
+        emit=lambda e: None,
+        max_new_tokens=8,
+    )
+    s.add(scored)
+    chunks = []
+    while scored.status is not Status.DECODING:
+        for work in s.schedule():
+            assert work.scores
+            chunks.append(len(work.tokens))
+            s.advance(work)
+    assert scored.n_reused == 0 and chunks == [SCORED_CHUNK, SCORED_CHUNK, 79 - 2 * SCORED_CHUNK]

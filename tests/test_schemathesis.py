@@ -35,6 +35,8 @@ RUNS = [
     ("POST /v1/responses", GenerationMode.POSITIVE, 40),
     ("POST /v1/responses", GenerationMode.NEGATIVE, 40),
     ("GET /v1/responses/{response_id}", GenerationMode.POSITIVE, 10),
+    ("POST /v1/completions", GenerationMode.POSITIVE, 40),
+    ("POST /v1/completions", GenerationMode.NEGATIVE, 30),
     ("GET /v1/models", GenerationMode.POSITIVE, 5),
     ("GET /v1/models/{model}", GenerationMode.POSITIVE, 20),
 ]
@@ -43,6 +45,7 @@ OPENAI_COMPONENT = {
     "createChatCompletion": "CreateChatCompletionResponse",
     "createResponse": "Response",
     "getResponse": "Response",
+    "createCompletion": "CreateCompletionResponse",
     "listModels": "ListModelsResponse",
     "retrieveModel": "Model",
 }
@@ -62,6 +65,10 @@ def narrowed(doc: dict[str, Any], model_id: str) -> dict[str, Any]:
         "stream": {"const": False},  # streamed events are checked by tests/test_responses_e2e.py
     }
     responses["required"] = [*responses["required"], "max_output_tokens"]
+    legacy = doc["components"]["schemas"]["CompletionRequest"]
+    legacy["properties"]["model"] = {"enum": [model_id, "tiny"]}
+    legacy["properties"]["max_tokens"] = {"type": "integer", "minimum": 1, "maximum": 4}
+    legacy["required"] = [*legacy["required"], "max_tokens"]
     return doc
 
 
@@ -89,12 +96,14 @@ def test_published_api_holds_under_fuzzing(
             body = json.loads(response.content)
             validate(component if response.status_code == 200 else "ErrorResponse", body)
         elif media_type.startswith("text/event-stream"):
-            check_stream(response.content.decode(), responses=label.startswith("POST /v1/responses"))
+            check_stream(
+                response.content.decode(), component, responses=label.startswith("POST /v1/responses")
+            )
 
     check()
 
 
-def check_stream(text: str, *, responses: bool = False) -> None:
+def check_stream(text: str, component: str, *, responses: bool = False) -> None:
     """An SSE body: chunks valid against OpenAI's schema, then [DONE] (or an error event, then the end);
     for the Responses route, every event valid as a ResponseStreamEvent."""
     datas = [line.partition("data: ")[2] for line in text.split("\n\n") if "data: " in line]
@@ -107,6 +116,12 @@ def check_stream(text: str, *, responses: bool = False) -> None:
     assert events, text
     *chunks, last = events
     for chunk in chunks:
-        validate("CreateChatCompletionStreamResponse", json.loads(chunk))
+        if component == "CreateChatCompletionResponse":
+            validate("CreateChatCompletionStreamResponse", json.loads(chunk))
+        else:  # legacy chunks have the completion's shape, with finish_reason null before the last
+            body = json.loads(chunk)
+            for choice in body["choices"]:
+                choice["finish_reason"] = choice["finish_reason"] or "stop"
+            validate(component, body)
     if last != "[DONE]":
         validate("ErrorResponse", json.loads(last))

@@ -36,6 +36,7 @@ _SERVE_FLAGS: dict[str, tuple[type, str, str]] = {
         "prefix_cache_disk_min_tokens",
         "shortest shared prompt prefix saved to the disk cache, in tokens",
     ),
+    "--max-n": (int, "max_n", "most choices (`n`) one chat request may ask for; more is a 400"),
     "--log-level": (str, "log_level", "debug, info, warning or error"),
     "--max-body-bytes": (int, "max_body_bytes", "largest request body accepted, in bytes (else 413)"),
     "--request-timeout": (

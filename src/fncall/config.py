@@ -29,6 +29,7 @@ class ServerConfig:
     # Prompt prefixes kept on disk across restarts (engine/prefix_disk.py): MiB bound, 0 = off.
     prefix_cache_disk_mb: int = 0
     prefix_cache_disk_min_tokens: int = 256  # shortest prefix worth saving
+    max_n: int = 8  # choices one chat request may ask for (`n`); more is a 400
     log_level: str = "info"
     # Bearer keys for every /v1 route and /metrics; empty = open. repr=False keeps them out of logs.
     api_keys: tuple[str, ...] = field(default=(), repr=False)
@@ -74,6 +75,8 @@ class ServerConfig:
             raise ValueError(f"prefix_cache_disk_mb must be at least 0, got {self.prefix_cache_disk_mb}")
         if self.prefix_cache_disk_min_tokens < 1:
             raise ValueError("prefix_cache_disk_min_tokens must be at least 1")
+        if self.max_n < 1:
+            raise ValueError(f"max_n must be at least 1, got {self.max_n}")
         if self.max_waiting < 1:
             raise ValueError(f"max_waiting must be at least 1, got {self.max_waiting}")
         if self.max_body_bytes < 1024:

@@ -40,8 +40,9 @@ class AccessRecord:
     finish_reason: str | None = None
 
     def completed(self, stats: CompletionStats) -> None:
+        """Called once per completion: a request with several choices (`n`) adds up their tokens."""
         self.prompt_tokens = stats.prompt_tokens
-        self.completion_tokens = stats.completion_tokens
+        self.completion_tokens = (self.completion_tokens or 0) + stats.completion_tokens
         self.finish_reason = stats.outcome
 
     def line(self, seconds: float) -> str:

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from fncall.api import text_completions
 from fncall.api.access_log import AccessLog
 from fncall.api.anthropic import route as anthropic
 from fncall.api.auth import ApiKeys, RequireApiKey
@@ -109,6 +110,7 @@ def create_app(
     for prefix in PREFIXES:
         routes += [
             Route(f"{prefix}/chat/completions", chat_completions, methods=["POST"]),
+            Route(f"{prefix}/completions", text_completions.completions, methods=["POST"]),
             Route(f"{prefix}/responses", responses, methods=["POST"]),
             Route(f"{prefix}/responses/{{response_id}}", stored.get_response, methods=["GET"]),
             Route(f"{prefix}/responses/{{response_id}}", stored.delete_response, methods=["DELETE"]),

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from fncall.engine.sampling import TokenLogprob
 from fncall.tools.parser import CallArgs, CallBegin, CallSyntax, Content, Event, Reasoning, ToolCallParser
 from fncall.tools.spec import ToolRequest
 
@@ -27,6 +28,10 @@ class ChoiceBuilder:
     With `answered` calls (the conversation already has their results), output is held back until it
     is clear the model is not merely repeating one of them: text releases it at once, a first call
     releases it when complete and different. A repeat sets `repeated` and yields nothing.
+
+    Token log probabilities (`feed`'s `logprobs`) go to content only, as OpenAI's do: a content delta
+    carries, under "logprobs", those of the tokens whose text it shows; tokens whose text became a call,
+    markup or reasoning are dropped.
     """
 
     def __init__(
@@ -42,18 +47,48 @@ class ChoiceBuilder:
         self._answered = answered
         self._new_id = new_id  # the format's call ids (Mistral's templates accept only 9 characters)
         self._held: list[Delta] | None = [] if answered and self._parser else None
+        self._pending: list[tuple[str, Sequence[TokenLogprob]]] = []  # fed text not yet shown as content
         self.n_calls = 0
         self.repeated = False
 
-    def feed(self, text: str) -> list[Delta]:
+    def feed(self, text: str, logprobs: Sequence[TokenLogprob] = ()) -> list[Delta]:
+        if logprobs or self._pending:
+            self._pending.append((text, logprobs))
         if self._parser is None:
-            return [{"content": text}] if text else []
-        return self._release([self._delta(event) for event in self._parser.feed(text)], final=False)
+            return self._attach([{"content": text}] if text else [])
+        deltas = [self._delta(event) for event in self._parser.feed(text)]
+        return self._release(self._attach(deltas), final=False)
 
     def finish(self) -> list[Delta]:
         if self._parser is None:
             return []
-        return self._release([self._delta(event) for event in self._parser.finish()], final=True)
+        deltas = self._attach([self._delta(event) for event in self._parser.finish()])
+        self._pending = []
+        return self._release(deltas, final=True)
+
+    def _attach(self, deltas: list[Delta]) -> list[Delta]:
+        """Gives the first content delta the log probabilities of the fed text it releases: the last
+        pieces fed whose text covers it (earlier held pieces were markup, e.g. `</think>`, and are
+        dropped). Text that became a call or reasoning drops what is pending; no delta yet: it waits."""
+        if not self._pending:
+            return deltas
+        first: Delta | None = None
+        length = 0
+        for delta in deltas:
+            if "content" in delta:
+                first = first or delta
+                length += len(delta["content"])
+            elif "tool_calls" in delta or "reasoning_content" in delta:
+                break
+        if first is not None:
+            k, covered = len(self._pending), 0
+            while k > 0 and covered < length:
+                k -= 1
+                covered += len(self._pending[k][0])
+            first["logprobs"] = [entry for _, entries in self._pending[k:] for entry in entries]
+        if first is not None or len(deltas) > 0:
+            self._pending = []
+        return deltas
 
     def _release(self, deltas: list[Delta], *, final: bool) -> list[Delta]:
         if self._held is None:
@@ -109,6 +144,11 @@ def merge(deltas: list[Delta]) -> dict[str, Any]:
     if calls:
         message["tool_calls"] = calls
     return message
+
+
+def merged_logprobs(deltas: list[Delta]) -> list[TokenLogprob]:
+    """The content log probabilities the deltas carry, in order."""
+    return [entry for delta in deltas for entry in delta.get("logprobs", ())]
 
 
 def _complete(arguments: str) -> bool:

@@ -21,7 +21,7 @@ from fncall.api.translate import Plan
 from fncall.engine.client import Submitted
 from fncall.engine.engine import PromptTooLong
 from fncall.engine.scheduler import QueueFull
-from fncall.engine.sequence import Event, Finished, TextDelta
+from fncall.engine.sequence import Event, Finished, PromptScored, TextDelta
 from fncall.runtime import Runtime
 
 
@@ -144,13 +144,19 @@ class Generation:
                 async for event in self._bridge.events(deadline):
                     if self._aborted is not None:
                         raise self._aborted
+                    if isinstance(event, PromptScored):  # before any text: the prompt's own scores
+                        yield {"prompt_logprobs": event.logprobs}
+                        continue
                     if isinstance(event, TextDelta) and event.restart:
                         # The output was rewritten while the parser still held all of it back (a
                         # fenced call's head, see grammar.PrefixTrigger): nothing was sent, start over.
                         builder = self._builder(plan)
                     if isinstance(event, Finished) and event.refused:
                         raise server_busy(event.error or "no room")
-                    out = builder.feed(event.text) if isinstance(event, TextDelta) else builder.finish()
+                    if isinstance(event, TextDelta):
+                        out = builder.feed(event.text, event.logprobs)
+                    else:
+                        out = builder.finish()
                     self._timestamp(event)
                     switch = _next_plan(plan, builder, event)
                     if switch is not None:
@@ -175,7 +181,7 @@ class Generation:
         fmt = self._rt.tool_format
         return ChoiceBuilder(plan.tools, fmt.syntax, plan.answered, new_id=fmt.new_call_id)
 
-    def _timestamp(self, event: Event) -> None:
+    def _timestamp(self, event: TextDelta | Finished) -> None:
         if isinstance(event, Finished):
             self._finished = event
         elif event.text:

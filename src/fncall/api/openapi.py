@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from fncall import __version__
-from fncall.api.protocol import ChatCompletionRequest
+from fncall.api.protocol import ChatCompletionRequest, CompletionRequest
 from fncall.api.responses import openapi as responses_openapi
 
 FinishReason = Literal["stop", "length", "tool_calls"]
@@ -43,10 +43,25 @@ class ResponseMessage(BaseModel):
     tool_calls: list[ResponseToolCall] = []
 
 
+class TopLogprob(BaseModel):
+    token: str
+    logprob: float
+    bytes: list[int]  # the token's exact bytes (its text may hold part of a UTF-8 character)
+
+
+class ContentLogprob(TopLogprob):
+    top_logprobs: list[TopLogprob]
+
+
+class ChoiceLogprobs(BaseModel):
+    content: list[ContentLogprob]  # content tokens only: none for tool calls or reasoning
+    refusal: None
+
+
 class Choice(BaseModel):
     index: int
     message: ResponseMessage
-    logprobs: None
+    logprobs: ChoiceLogprobs | None  # with `logprobs: true`
     finish_reason: FinishReason
 
 
@@ -74,6 +89,32 @@ class ChatCompletion(BaseModel):
     system_fingerprint: str
     choices: list[Choice]
     usage: Usage
+
+
+class LegacyLogprobs(BaseModel):
+    tokens: list[str]
+    token_logprobs: list[float | None]  # null for an echoed prompt's first token, as OpenAI
+    top_logprobs: list[dict[str, float] | None]
+    text_offset: list[int]  # characters from the start of the choice's text
+
+
+class TextChoice(BaseModel):
+    text: str
+    index: int  # prompt_index * n + choice
+    logprobs: LegacyLogprobs | None  # with `logprobs: k`
+    finish_reason: Literal["stop", "length"] | None  # None on stream chunks before the last
+
+
+class TextCompletion(BaseModel):
+    """Also each chunk of a streamed completion (the usage chunk last, with no choices)."""
+
+    id: str
+    object: Literal["text_completion"]
+    created: int
+    model: str
+    system_fingerprint: str
+    choices: list[TextChoice]
+    usage: Usage | None = None
 
 
 class Model(BaseModel):
@@ -132,6 +173,8 @@ def _paths(secured: bool) -> dict[str, Any]:
     completion["content"]["text/event-stream"] = {
         "schema": {"type": "object", "properties": event, "required": ["data"]}
     }
+    text = _json("TextCompletion", "The completion (JSON), or with `stream: true` its chunks (SSE)")
+    text["content"]["text/event-stream"] = completion["content"]["text/event-stream"]
     return responses_openapi.paths(_ref, _json, _errors, security) | {
         "/v1/chat/completions": {
             "post": {
@@ -143,12 +186,36 @@ def _paths(secured: bool) -> dict[str, Any]:
                 "object). A schema that cannot be compiled is a 400 naming `response_format`. With tools in "
                 "`auto` mode the answer is calls or schema-valid JSON content. The "
                 "deprecated `functions` / `function_call` map onto `tools` / `tool_choice` (one call at "
-                "most) and are answered with `message.function_call` and `finish_reason: function_call`.",
+                "most) and are answered with `message.function_call` and `finish_reason: function_call`. "
+                "`logprobs` / `top_logprobs` (0-20): each content token's log probability and its "
+                "alternatives, taken after the grammar mask, penalties and `logit_bias` but before "
+                "temperature and top-k/top-p/min-p truncation; tokens of tool calls and reasoning have "
+                "none. `n`: that many choices (at most `--max-n`, default 8), each its own sequence "
+                "sharing the prompt's KV cells, chunks tagged with their `index`; usage adds them up.",
                 "requestBody": {
                     "required": True,
                     "content": {"application/json": {"schema": _ref("ChatCompletionRequest")}},
                 },
                 "responses": {"200": completion, **_errors("400", "401", "404", "413", "429", "503", "504")},
+                **security,
+            }
+        },
+        "/v1/completions": {
+            "post": {
+                "operationId": "createCompletion",
+                "summary": "Create a legacy text completion (no chat template)",
+                "description": "`prompt`: a string, a list of strings, or token ids (one list, or a list "
+                "of lists); each prompt gets `n` choices, numbered `prompt_index * n + j`. `echo` puts the "
+                "prompt before the text; `logprobs` (0-5) gives the legacy `{tokens, token_logprobs, "
+                "top_logprobs, text_offset}`; with `echo` too, the prompt's tokens are scored and lead them "
+                "(the first one null), as eval harnesses' loglikelihood requests need. `max_tokens` "
+                "defaults to 16. Refused with a 400: `suffix`, `best_of` other than `n`. Streamed, every "
+                "chunk is a `text_completion` object.",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("CompletionRequest")}},
+                },
+                "responses": {"200": text, **_errors("400", "401", "404", "413", "429", "503", "504")},
                 **security,
             }
         },
@@ -202,10 +269,20 @@ def openapi_document(secured: bool, extra_paths: str = "{}") -> str:
 
     `extra_paths` is JSON text (hashable, so the variant can be cached) of more path items.
     """
-    models: list[type[BaseModel]] = [ChatCompletionRequest, ChatCompletion, ModelList, Model, ErrorResponse]
-    modes = [(m, "validation" if m is ChatCompletionRequest else "serialization") for m in models]
+    requests: list[type[BaseModel]] = [ChatCompletionRequest, CompletionRequest]
+    models: list[type[BaseModel]] = [
+        *requests,
+        ChatCompletion,
+        TextCompletion,
+        ModelList,
+        Model,
+        ErrorResponse,
+    ]
     _, top = models_json_schema(
-        [*modes, *responses_openapi.MODELS],  # type: ignore[list-item]
+        [
+            *[(m, "validation" if m in requests else "serialization") for m in models],
+            *responses_openapi.MODELS,
+        ],  # type: ignore[list-item]
         ref_template="#/components/schemas/{model}",
     )
     doc = {

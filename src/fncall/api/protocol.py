@@ -132,9 +132,9 @@ class ResponseFormat(_Strict):
     type: Literal["text", "json_object", "json_schema"]
 
 
-class ChatCompletionRequest(_Strict):
-    model: str
-    messages: list[Message] = Field(min_length=1)
+class SamplingFields(_Strict):
+    """What chat and legacy text completions share: sampling, stops, length, choices and streaming."""
+
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
     n: Annotated[int, Field(ge=1, le=128), Integral] | None = None
@@ -142,14 +142,23 @@ class ChatCompletionRequest(_Strict):
     stream_options: StreamOptions | None = None
     stop: str | list[str] | None = None
     max_tokens: Annotated[int, Field(ge=1), Integral] | None = None
-    max_completion_tokens: Annotated[int, Field(ge=1), Integral] | None = None
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
     logit_bias: dict[str, float] | None = None
     seed: Annotated[int, Field(ge=-(2**63), le=2**63 - 1), Integral] | None = None  # int64, as OpenAI
+    user: str | None = None
+    # Extensions many OpenAI-compatible servers accept (vLLM, llama.cpp).
+    top_k: Annotated[int, Field(ge=0), Integral] | None = None
+    min_p: float | None = Field(default=None, ge=0, le=1)
+    repetition_penalty: float | None = Field(default=None, gt=0, le=2)  # vLLM's name; llama.cpp-style
+
+
+class ChatCompletionRequest(SamplingFields):
+    model: str
+    messages: list[Message] = Field(min_length=1)
+    max_completion_tokens: Annotated[int, Field(ge=1), Integral] | None = None
     logprobs: bool | None = None
     top_logprobs: Annotated[int, Field(ge=0, le=20), Integral] | None = None
-    user: str | None = None
     response_format: ResponseFormat | None = None
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
@@ -157,7 +166,15 @@ class ChatCompletionRequest(_Strict):
     functions: list[dict[str, Any]] | None = None
     function_call: str | dict[str, Any] | None = None
     modalities: list[str] | None = None
-    # Extensions many OpenAI-compatible servers accept (vLLM, llama.cpp).
-    top_k: Annotated[int, Field(ge=0), Integral] | None = None
-    min_p: float | None = Field(default=None, ge=0, le=1)
-    repetition_penalty: float | None = Field(default=None, gt=0, le=2)  # vLLM's name; llama.cpp-style
+
+
+class CompletionRequest(SamplingFields):
+    """Legacy text completions (`POST /v1/completions`): a prompt continued as is, no chat template."""
+
+    model: str
+    prompt: str | list[str] | list[Annotated[int, Field(ge=0)]] | list[list[Annotated[int, Field(ge=0)]]]
+    max_tokens: Annotated[int, Field(ge=1), Integral] | None = 16  # OpenAI's default here
+    echo: bool | None = None
+    logprobs: Annotated[int, Field(ge=0, le=5), Integral] | None = None
+    suffix: str | None = None
+    best_of: Annotated[int, Field(ge=1, le=128), Integral] | None = None

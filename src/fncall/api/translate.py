@@ -9,10 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
+
 from fncall.api import legacy_functions
 from fncall.api.choices import canonical_json
 from fncall.api.errors import APIError, unsupported
-from fncall.api.protocol import ChatCompletionRequest
+from fncall.api.protocol import ChatCompletionRequest, SamplingFields
 from fncall.api.response_format import output_schema
 from fncall.chat.messages import to_template_messages
 from fncall.chat.template import TemplateRenderError
@@ -47,16 +49,57 @@ class Plan:
 
 
 def check_supported(req: ChatCompletionRequest) -> None:
-    if req.n not in (None, 1):
-        raise unsupported("n", "only n=1 is supported; send several requests for several choices.")
-    if req.logprobs:
-        raise unsupported("logprobs", "log probabilities are not supported yet.")
     if req.modalities and set(req.modalities) != {"text"}:
         raise unsupported("modalities", "only text output is supported.")
 
 
-def sampling_params(
+def choice_seed(seed: int, index: int) -> int:
+    """The seed of choice `index` of a request seeded with `seed`: choice 0 keeps it (so n=1 and the first
+    of n choices agree), the others get independent streams derived from (seed, index)."""
+    if index == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, index]).generate_state(1, np.uint64)[0])
+
+
+def for_choice(plan: Plan, index: int) -> Plan:
+    """The plan of choice `index` of several (`n`): the same, but for its own seed stream (unseeded
+    requests draw fresh entropy per sequence anyway)."""
+    seed = plan.generation.params.seed
+    if index == 0 or seed is None:
+        return plan
+    params = replace(plan.generation.params, seed=choice_seed(seed, index))
+    return replace(
+        plan,
+        generation=replace(plan.generation, params=params),
+        retry=None if plan.retry is None else for_choice(plan.retry, index),
+        answer=None if plan.answer is None else for_choice(plan.answer, index),
+    )
+
+
+def chat_sampling(
     req: ChatCompletionRequest, n_vocab: int, defaults: SamplingDefaults = OPENAI
+) -> SamplingParams:
+    """A chat request's sampling; a parameter it omits takes the model's default (models/sampling.py)."""
+    if req.top_logprobs and not req.logprobs:
+        raise APIError(
+            "'top_logprobs' needs 'logprobs' set to true.", param="top_logprobs", code="invalid_value"
+        )
+    return sampling_params(
+        req,
+        n_vocab,
+        defaults,
+        max_tokens=req.max_completion_tokens or req.max_tokens,
+        logprobs=(req.top_logprobs or 0) if req.logprobs else None,
+    )
+
+
+def sampling_params(
+    req: SamplingFields,
+    n_vocab: int,
+    defaults: SamplingDefaults = OPENAI,
+    *,
+    max_tokens: int | None = None,
+    logprobs: int | None = None,
 ) -> SamplingParams:
     """The request's sampling; a parameter it omits takes the model's default (models/sampling.py)."""
     stop = (req.stop,) if isinstance(req.stop, str) else tuple(req.stop or ())
@@ -70,13 +113,14 @@ def sampling_params(
             top_k=int(_given(req.top_k, defaults.top_k, 0)),
             min_p=_given(req.min_p, defaults.min_p, 0.0),
             seed=None if req.seed is None else req.seed % 2**64,  # numpy seeds are unsigned
-            max_tokens=req.max_completion_tokens or req.max_tokens,
+            max_tokens=max_tokens,
             stop=stop,
             presence_penalty=req.presence_penalty or 0.0,
             frequency_penalty=req.frequency_penalty or 0.0,
             repetition_penalty=_given(req.repetition_penalty, defaults.repetition_penalty, 1.0),
             repetition_window=int(_given(None, defaults.repetition_window, 64)),
             logit_bias=_logit_bias(req, n_vocab),
+            logprobs=logprobs,
         )
     except ValueError as exc:
         raise APIError(str(exc), code="invalid_value") from exc
@@ -91,7 +135,7 @@ def _temperature(value: float) -> float:
     return 0.0 if value < MIN_TEMPERATURE else value
 
 
-def _logit_bias(req: ChatCompletionRequest, n_vocab: int) -> dict[int, float]:
+def _logit_bias(req: SamplingFields, n_vocab: int) -> dict[int, float]:
     bias: dict[int, float] = {}
     for key, value in (req.logit_bias or {}).items():
         if not key.isdigit() or int(key) >= n_vocab:
@@ -108,7 +152,7 @@ def generation_plan(rt: Runtime, req: ChatCompletionRequest) -> Plan:
     """Validates and renders a request; blocking (tokenization, grammar compile): run off the event loop."""
     check_supported(req)
     original, req = req, legacy_functions.as_tools(req)
-    params = sampling_params(req, rt.model.n_vocab, rt.sampling)
+    params = chat_sampling(req, rt.model.n_vocab, rt.sampling)
     try:
         tools = parse_tool_request(req.tools, req.tool_choice, req.parallel_tool_calls)
         output = output_schema(req, tools)

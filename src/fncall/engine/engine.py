@@ -18,9 +18,17 @@ import numpy.typing as npt
 
 from fncall.engine.llama import BatchEntry, LlamaContext, LlamaError, LlamaModel
 from fncall.engine.prefix_disk import DiskCacheConfig, DiskCacheStats, DiskPrefixCache
-from fncall.engine.sampling import sample
+from fncall.engine.sampling import sample, token_logprob
 from fncall.engine.scheduler import Scheduler, Work
-from fncall.engine.sequence import Emit, Finished, FinishReason, GenerationRequest, Sequence, TextDelta
+from fncall.engine.sequence import (
+    Emit,
+    Finished,
+    FinishReason,
+    GenerationRequest,
+    PromptScored,
+    Sequence,
+    TextDelta,
+)
 
 log = logging.getLogger(__name__)
 
@@ -193,21 +201,36 @@ class Engine:
             for w in work
             if w.samples and w.seq.constraint is not None
         }
+        entries = [BatchEntry(w.seq.slot, w.tokens, w.start_pos, w.samples, w.scores) for w in work]
         try:
-            logits = self.ctx.decode([BatchEntry(w.seq.slot, w.tokens, w.start_pos, w.samples) for w in work])
+            logits = self.ctx.decode(entries)
         except LlamaError as exc:
             log.exception("decode failed")
             self._fail(work, str(exc))
             return
-        sampled = iter(logits)
+        outputs = iter(logits)
         for w in work:
             self.scheduler.advance(w)
-            if w.samples:
+            if w.samples or w.scores:
+                out = next(outputs)
                 try:
-                    self._postprocess(w.seq, next(sampled), masks.get(w.seq.id))
+                    if w.scores:
+                        self._score(w, out)
+                        out = out[-1]
+                    if w.samples:
+                        self._postprocess(w.seq, out, masks.get(w.seq.id))
                 except Exception as exc:  # one sequence's failure must not stop the engine thread
                     log.exception("sampling failed for sequence %d", w.seq.id)
                     self._finish(w.seq, "error", f"{type(exc).__name__}: {exc}")
+
+    def _score(self, w: Work, rows: npt.NDArray[np.float32]) -> None:
+        """Log probabilities of the prompt tokens that follow this chunk's tokens (row j of the chunk's
+        logits predicts prompt token start_pos + j + 1)."""
+        seq = w.seq
+        k = seq.request.params.logprobs or 0
+        targets = seq.prompt[w.start_pos + 1 : w.start_pos + 1 + len(w.tokens)]
+        entries = tuple(token_logprob(rows[j], token, k) for j, token in enumerate(targets))
+        seq.emit(PromptScored(w.start_pos + 1, entries))
 
     def _postprocess(self, seq: Sequence, logits: npt.NDArray[np.float32], mask: Future[Mask] | None) -> None:
         constraint = seq.constraint
@@ -231,9 +254,11 @@ class Engine:
             return
         seq.output.append(token)
         seq.counts[token] += 1
+        if seq.request.params.logprobs is not None:  # `sample` left the masked, penalised logits behind
+            seq.logprobs.append(token_logprob(logits, token, seq.request.params.logprobs))
         text = seq.stops.feed(seq.utf8.feed(self.model.piece(token)))
         if text:
-            seq.emit(TextDelta(text))
+            seq.emit(seq.delta(text))
         self._check_end(seq)
 
     def _check_end(self, seq: Sequence) -> None:
@@ -255,8 +280,8 @@ class Engine:
     def _finish(self, seq: Sequence, reason: FinishReason, error: str | None = None) -> None:
         if reason in ("stop", "length"):
             tail = seq.stops.feed(seq.utf8.finish()) + seq.stops.finish()
-            if tail:
-                seq.emit(TextDelta(tail))
+            if tail:  # log probabilities of tokens whose text a stop string swallowed are dropped
+                seq.emit(seq.delta(tail))
         with self._lock:
             if reason == "error" and seq.slot >= 0:  # the cells may be half-written: keep nothing
                 self.ctx.clear_sequence(seq.slot)

@@ -199,12 +199,14 @@ class LlamaModel:
 
 @dataclass(slots=True, frozen=True)
 class BatchEntry:
-    """Tokens of one sequence to decode this step; logits are wanted for the last one if `want_logits`."""
+    """Tokens of one sequence to decode this step; logits are wanted for the last one if `want_logits`,
+    or for each of them if `all_logits`."""
 
     seq_id: int
     tokens: Sequence[int]
     start_pos: int
     want_logits: bool
+    all_logits: bool = False  # logits for every token (to score a prompt): a 2-D array, one row each
 
 
 class LlamaContext:
@@ -282,24 +284,29 @@ class LlamaContext:
         return int(llama_cpp.llama_memory_seq_pos_max(self._mem, seq_id)) + 1
 
     def decode(self, entries: Sequence[BatchEntry]) -> list[npt.NDArray[np.float32]]:
-        """Decode one batch; returns a copy of the logits for each entry that wanted them, in order.
+        """Decode one batch; returns a copy of the logits for each entry that wanted them, in order (a
+        row per token for `all_logits` entries).
 
         Blocks for the whole forward pass (the expensive call of the engine step).
         """
         batch = self._batch
         n = 0
-        wanted: list[int] = []
+        wanted: list[list[int]] = []  # batch rows whose logits each entry wants
         for entry in entries:
+            rows: list[int] = []
             for offset, token in enumerate(entry.tokens):
                 batch.token[n] = token
                 batch.pos[n] = entry.start_pos + offset
                 batch.n_seq_id[n] = 1
                 batch.seq_id[n][0] = entry.seq_id
                 last = offset == len(entry.tokens) - 1
-                batch.logits[n] = 1 if (last and entry.want_logits) else 0
-                if last and entry.want_logits:
-                    wanted.append(n)
+                out = entry.all_logits or (last and entry.want_logits)
+                batch.logits[n] = 1 if out else 0
+                if out:
+                    rows.append(n)
                 n += 1
+            if rows:
+                wanted.append(rows if entry.all_logits else rows[-1:])
         if n > self.n_batch:
             raise LlamaError(f"batch of {n} tokens exceeds n_batch={self.n_batch}")
         batch.n_tokens = n
@@ -307,8 +314,12 @@ class LlamaContext:
         if rc != 0:
             raise LlamaError(f"llama_decode failed with code {rc}")
         n_vocab = self.model.n_vocab
-        out = []
-        for i in wanted:
-            ptr = llama_cpp.llama_get_logits_ith(self._ctx, i)
-            out.append(np.ctypeslib.as_array(ptr, shape=(n_vocab,)).copy())
-        return out
+
+        def row(i: int) -> npt.NDArray[np.float32]:
+            return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._ctx, i), shape=(n_vocab,))
+
+        wanting = (e for e in entries if e.all_logits or e.want_logits)
+        return [
+            np.stack([row(i) for i in rows]) if entry.all_logits else row(rows[0]).copy()
+            for entry, rows in zip(wanting, wanted, strict=True)
+        ]

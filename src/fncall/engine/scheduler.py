@@ -5,7 +5,9 @@ prompt does not freeze running streams), and retires finished or cancelled seque
 Prompt-prefix reuse: a slot keeps its KV cells after its sequence ends, and the scheduler remembers which
 tokens they hold. A new sequence goes to the free slot holding the longest prefix of its prompt (least
 recently used on ties, so unrelated traffic evicts the coldest prefix), or gets a longer prefix shared
-from a running slot's cells; only the rest of the prompt is prefilled.
+from a running slot's cells; only the rest of the prompt is prefilled. A sequence whose prompt another is
+prefilling right now (the choices of one request with `n` > 1) waits for that prefill and then shares
+its cells (llama_memory_seq_cp) instead of computing them again.
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ from typing import Protocol
 
 from fncall.engine.sequence import FinishReason, Sequence, Status
 
+# Prompt tokens per step of a sequence whose prompt is scored: each returns a row of logits (n_vocab
+# floats), so the rows one step copies stay small (32 x 152k x 4 B = 19 MB).
+SCORED_CHUNK = 32
+
 
 @dataclass(slots=True, frozen=True)
 class Work:
@@ -26,6 +32,7 @@ class Work:
     tokens: tuple[int, ...]
     start_pos: int
     samples: bool  # True when this step yields the sequence's next token
+    scores: bool = False  # a prompt chunk whose every token's logits are wanted (params.prompt_logprobs)
 
 
 class QueueFull(Exception):
@@ -98,8 +105,12 @@ class Scheduler:
 
     def schedule(self) -> list[Work]:
         """Admits what fits, then fills the token budget: decode tokens first, then prompt chunks."""
-        while self.waiting and self.free_slots:
-            seq = self.waiting.popleft()
+        for seq in list(self.waiting):
+            if not self.free_slots:
+                break
+            if self._prefilling(seq):
+                continue  # the same prompt is being prefilled: wait, then share its cells (several choices)
+            self.waiting.remove(seq)
             self._place(seq)
             seq.status = Status.PREFILL
             self.running.append(seq)
@@ -114,11 +125,19 @@ class Scheduler:
                 budget -= len(chunk)
         for seq in self.running:
             if seq.status is Status.PREFILL and budget > 0:
-                chunk = seq.prompt[seq.n_cached : seq.n_cached + budget]
+                scores = seq.request.params.prompt_logprobs
+                size = min(budget, SCORED_CHUNK) if scores else budget
+                chunk = seq.prompt[seq.n_cached : seq.n_cached + size]
                 done = seq.n_cached + len(chunk) == len(seq.prompt)
-                work.append(Work(seq, chunk, seq.n_cached, done and not seq.output))
+                work.append(Work(seq, chunk, seq.n_cached, done and not seq.output, scores))
                 budget -= len(chunk)
         return work
+
+    def _prefilling(self, seq: Sequence) -> bool:
+        """Whether a running sequence is prefilling this very prompt (a request's other choices: `n`)."""
+        if seq.request.params.prompt_logprobs:  # it recomputes its prompt anyway
+            return False
+        return any(s.status is Status.PREFILL and s.prompt == seq.prompt for s in self.running)
 
     def rewind(self, seq: Sequence) -> None:
         """The sequence's output was replaced: its slot keeps only the prompt's cells (or, for a cache
@@ -135,6 +154,8 @@ class Scheduler:
         """Gives seq a free slot and as much of its prompt's KV as some slot already holds."""
         prompt = seq.prompt
         limit = len(prompt) - 1  # the last prompt token is always decoded: its logits give the first sample
+        if seq.request.params.prompt_logprobs:
+            limit = 0  # every prompt token's logits are wanted: nothing cached can be used
 
         def reusable(slot: int) -> int:
             return min(common_prefix(self.cached[slot], prompt), limit)

@@ -13,7 +13,7 @@ from typing import Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from fncall.engine.sampling import SamplingParams, new_rng
+from fncall.engine.sampling import SamplingParams, TokenLogprob, new_rng
 from fncall.engine.text import StopMatcher, Utf8Stream
 
 FinishReason = Literal["stop", "length", "cancelled", "error"]
@@ -52,6 +52,9 @@ class GenerationRequest:
 class TextDelta:
     text: str
     restart: bool = False  # the output so far was replaced (Constraint.rewrite): `text` starts it anew
+    # With params.logprobs: the tokens sampled since the previous delta, whose text this delta releases
+    # (a token whose text is held back, a split character or a possible stop string, comes with a later one).
+    logprobs: tuple[TokenLogprob, ...] = ()
 
 
 @dataclass(slots=True, frozen=True)
@@ -67,7 +70,16 @@ class Finished:
     stop_sequence: str | None = None  # with reason "stop": the request's stop string that ended it
 
 
-Event = TextDelta | Finished
+@dataclass(slots=True, frozen=True)
+class PromptScored:
+    """With params.prompt_logprobs: log probabilities of prompt tokens `start`.. (each given the tokens
+    before it), sent as each prefill chunk is decoded, before any TextDelta."""
+
+    start: int
+    logprobs: tuple[TokenLogprob, ...]
+
+
+Event = TextDelta | PromptScored | Finished
 Emit = Callable[[Event], None]
 
 
@@ -95,6 +107,7 @@ class Sequence:
     n_reused: int = 0  # of which were shared from an earlier request
     output: list[int] = field(default_factory=list)
     counts: Counter[int] = field(default_factory=Counter)
+    logprobs: list[TokenLogprob] = field(default_factory=list)  # sampled, not yet sent with a TextDelta
     finish_reason: FinishReason | None = None
     _cancel: threading.Event = field(default_factory=threading.Event)
     utf8: Utf8Stream = field(default_factory=Utf8Stream)
@@ -136,8 +149,14 @@ class Sequence:
         """The output is now `tokens` (not yet in the KV cache), with text and stop matching begun anew."""
         self.output = list(tokens)
         self.counts = Counter(tokens)
+        self.logprobs = []
         self.utf8 = Utf8Stream()
         self.stops = StopMatcher(self.request.params.stop)
+
+    def delta(self, text: str) -> TextDelta:
+        """A TextDelta of `text` carrying the log probabilities gathered since the last one."""
+        logprobs, self.logprobs = tuple(self.logprobs), []
+        return TextDelta(text, logprobs=logprobs)
 
     def cancel(self) -> None:
         """Thread-safe: the engine finishes the sequence at its next step."""
