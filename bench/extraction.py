@@ -258,10 +258,13 @@ def run(
     cases = CASES[: args.limit] if args.limit else CASES
     cores = os.sched_getaffinity(0)
     cpu_before, began = foreign_cpu_s(pid, cores), time.perf_counter()
-    results = []
+    results: list[CaseResult] = []
+    partial = args.out.with_suffix(".partial.json")
+    partial.parent.mkdir(parents=True, exist_ok=True)
     for i, case in enumerate(cases, 1):
         result = run_case(client, model, case, speed=not args.no_speed)
         results.append(result)
+        partial.write_text(json.dumps([asdict(r) for r in results], indent=1) + "\n")  # survives a stop
         verdict = result.error or ("valid" if result.valid else f"INVALID {result.invalid}")
         verdict += "" if result.wrong is None else f", wrong: {result.wrong}" if result.wrong else ", right"
         rates = f"{result.grammar_tok_s or 0:.1f} vs {result.plain_tok_s or 0:.1f} tok/s"
