@@ -125,8 +125,9 @@ def check(case: Case, result: CaseResult, text: str) -> None:
     """Fills `valid`, `invalid` and (labelled cases) `wrong` from the answer's text."""
     try:
         answer = json.loads(text)
-    except json.JSONDecodeError as exc:
+    except json.JSONDecodeError as exc:  # cut short at max_tokens: every key field is missed
         result.invalid = [f"not JSON: {exc}"]
+        result.wrong = None if case.expected is None else list(case.expected)
         return
     validator = jsonschema.Draft202012Validator(case.schema, format_checker=FORMATS)
     errors = sorted(validator.iter_errors(answer), key=lambda e: list(e.absolute_path))
@@ -235,6 +236,11 @@ def summarize(results: list[CaseResult], cores: float | None) -> list[Row]:
         ("refused by the server (4xx)", len(results) - len(answered), "cases"),
         ("schema-valid answers", f"{sum(r.valid for r in answered)}/{len(answered)}", "cases"),
         ("cut at max_tokens", sum(r.finish_reason == "length" for r in answered), "cases"),
+        (
+            "invalid though complete (a bug)",
+            sum(not r.valid and r.finish_reason != "length" for r in answered),
+            "cases",
+        ),
         ("labelled cases right", f"{right}/{len(labelled)}", "cases"),
         ("labelled cases right", 100 * right / len(labelled) if labelled else None, "%"),
         ("labelled key fields right", 100 * fields_right / fields if fields else None, "%"),
@@ -304,6 +310,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> int:
     args = parse_args()
+    revision = commit()  # the code that runs, not what the tree holds when the run ends
     if args.base_url:
         model, results, extra = run(args.base_url, args, pid=None)
     else:
@@ -326,7 +333,7 @@ def main() -> int:
         "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": [Path(sys.executable).name, *sys.argv],
         "machine": machine(),
-        "fncall": commit(),
+        "fncall": revision,
         "model": {"requested": None if args.base_url else args.model, "id": model},
         "threads": None if args.base_url else args.threads,
         "server_args": args.server_args,
