@@ -170,15 +170,20 @@ def commit() -> dict[str, Any]:
     return {"commit": git("rev-parse", "--short", "HEAD"), "dirty": None if dirty is None else bool(dirty)}
 
 
+def others_cpu_s() -> float:
+    """CPU seconds used so far by every process but this benchmark."""
+    cpu = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    busy = sum(cpu) - cpu[3] - cpu[4]  # all but idle and iowait
+    mine = os.times()
+    return busy / os.sysconf("SC_CLK_TCK") - mine.user - mine.system
+
+
 def foreign_cpu_s(pid: int | None) -> float | None:
     """CPU seconds used so far by every process but the server and this benchmark (None: server unknown)."""
     if pid is None:
         return None
-    cpu = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    busy = sum(cpu) - cpu[3] - cpu[4]  # all but idle and iowait
     server = sum(int(v) for v in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[11:13])
-    mine = os.times()
-    return (busy - server) / os.sysconf("SC_CLK_TCK") - mine.user - mine.system
+    return others_cpu_s() - server / os.sysconf("SC_CLK_TCK")
 
 
 def with_contention(name: str, pid: int | None, workload: Callable[[], list[Row]]) -> list[Row]:

@@ -175,12 +175,14 @@ def test_sample_leaves_penalised_masked_logits_for_token_logprob() -> None:
     np.testing.assert_allclose(left, want.astype(np.float32), rtol=1e-6)
 
 
-def test_mask_keeps_allowed_values_bit_for_bit() -> None:
-    values = np.array([1.5, -0.0, np.inf, -3.25, 7.0, np.nan], dtype=np.float32)
-    allowed = np.array([True, True, True, False, True, False])
+@pytest.mark.parametrize("everything", [False, True])
+def test_mask_keeps_allowed_values_bit_for_bit(everything: bool) -> None:
+    values = np.array([1.5, -0.0, np.inf, -3.25, 7.0, -np.inf, 2.0], dtype=np.float32)
+    allowed = np.array([True, True, True, everything, True, True, everything])
+    want = values.copy()
+    want[~allowed] = -np.inf
     sampling._mask_out(values, allowed)
-    assert values[:3].tobytes() == np.array([1.5, -0.0, np.inf], dtype=np.float32).tobytes()
-    assert values[3] == -np.inf and values[4] == 7.0 and values[5] == -np.inf
+    assert values.tobytes() == want.tobytes()
 
 
 @pytest.mark.parametrize("k", [1, 7, 20, 200])

@@ -184,7 +184,7 @@ def _top_k(logits: npt.NDArray[np.float32], k: int) -> npt.NDArray[np.intp]:
 def _weights(x: npt.NDArray[np.float32], top: float, temperature: float) -> npt.NDArray[np.float32]:
     """exp((x - top) / temperature) in float32, in a new array (x is left alone): masked tokens → 0."""
     weights = np.subtract(x, np.float32(top))
-    weights *= np.float32(1.0 / temperature)
+    weights /= np.float32(temperature)  # not * 1/t: that overflows for tiny t, and 0 * inf is NaN
     return np.exp(weights, out=weights)
 
 
@@ -228,18 +228,18 @@ _NEG_INF_BITS = np.float32(-np.inf).view(np.int32)
 
 
 def _mask_out(logits: npt.NDArray[np.float32], allowed: npt.NDArray[np.bool_]) -> None:
-    """logits[~allowed] = -inf without branches: a boolean scatter costs 3-9x more on masks that mix
-    allowed and refused tokens, as a grammar's do. Where allowed keep the bits, elsewhere -inf's."""
-    if logits.dtype != np.float32 or allowed.dtype != np.bool_ or not logits.flags.c_contiguous:
+    """logits[~allowed] = -inf without branches: a boolean scatter costs 4-10x more on masks that mix
+    allowed and refused tokens, as a grammar's do. min(logit, +inf) keeps an allowed logit bit for bit;
+    min(logit, -inf) is -inf; +inf and -inf differ only in the sign bit, set from `allowed`."""
+    if np.count_nonzero(allowed) == allowed.shape[0]:  # allows everything: nothing to do
+        return
+    if logits.dtype != np.float32 or allowed.dtype != np.bool_:
         logits[~allowed] = -np.inf
         return
-    keep = allowed.view(np.uint8).astype(np.int32)
-    np.negative(keep, out=keep)  # all bits set where allowed, none elsewhere
-    bits = logits.view(np.int32)
-    bits &= keep
-    np.invert(keep, out=keep)
-    keep &= _NEG_INF_BITS
-    bits |= keep
+    caps = allowed.astype(np.int32)
+    caps <<= 31  # sign bit set where allowed
+    caps ^= _NEG_INF_BITS  # allowed: +inf, refused: -inf
+    np.minimum(logits, caps.view(np.float32), out=logits)
 
 
 @dataclass(slots=True, frozen=True)
