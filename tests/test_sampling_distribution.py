@@ -137,6 +137,22 @@ def test_draws_follow_the_exact_distribution(case: str, rows: int, monkeypatch: 
     assert chi_square_p(observed, expected * DRAWS) > ALPHA
 
 
+@pytest.mark.parametrize("windows", [(), (0.5,), (0.5, 1.0, 2.0)])
+def test_nucleus_is_exact_whichever_window_holds_it(
+    windows: tuple[float, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """top_p alone sorts only a window of the heaviest tokens when it holds top_p of the mass, the
+    whole vocabulary when none does (here forced with narrow windows, or none)."""
+    monkeypatch.setattr(sampling, "_NUCLEUS_WINDOWS", windows)
+    params = SamplingParams(temperature=1.1, top_p=0.97)
+    base = make_logits()
+    drawn = Counter(sample(base.copy(), params, new_rng(seed)) for seed in range(DRAWS))
+    observed = np.array([drawn[t] for t in range(VOCAB)], dtype=np.int64)
+    expected = reference(base, params)
+    assert all(expected[t] > 0 for t in drawn)
+    assert chi_square_p(observed, expected * DRAWS) > ALPHA
+
+
 def test_chi_square_catches_a_wrong_temperature() -> None:
     """The test has power: draws at temperature 1 are refused as draws at temperature 0.8."""
     base = make_logits()

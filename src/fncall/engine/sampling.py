@@ -198,12 +198,15 @@ def _weights(x: npt.NDArray[np.float32], top: float, temperature: float) -> npt.
     return np.exp(weights, out=weights)
 
 
+_NUCLEUS_WINDOWS = (4.0, 8.0, 16.0)  # nats below the best token (at the request's temperature)
+
+
 def _nucleus_candidates(weights: npt.NDArray[np.float32], mass: float) -> npt.NDArray[np.intp]:
     """Ids of a highest-weight set holding at least `mass` (top_p of the total), so it contains the
     nucleus. Tokens within a few nats of the best (weight 1) usually hold it: a few hundred ids to sort
     instead of the vocabulary. Exact: every token outside weighs less than every token inside.
     """
-    for nats in (4.0, 8.0, 16.0):
+    for nats in _NUCLEUS_WINDOWS:
         ids = np.flatnonzero(weights >= math.exp(-nats))
         if float(weights[ids].sum(dtype=np.float64)) >= mass:
             return ids
