@@ -180,7 +180,7 @@ def _top_k(logits: npt.NDArray[np.float32], k: int) -> npt.NDArray[np.intp]:
         return np.argpartition(logits, logits.shape[0] - k)[-k:]
     maxima = grid.max(axis=0)
     best = np.argpartition(maxima, cols - k)[-k:]
-    ids = np.concatenate([(np.arange(_ROWS)[:, None] * cols + best).ravel(), rest])
+    ids: npt.NDArray[np.intp] = np.concatenate([(np.arange(_ROWS)[:, None] * cols + best).ravel(), rest])
     # Only tokens at least as high as the k-th maximum can be among the k best. Dropping the others
     # first also keeps argpartition off runs of -inf (a grammar mask), where it slows down 100-fold.
     floor = float(maxima[best].min())
