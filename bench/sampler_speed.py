@@ -1,9 +1,10 @@
 """Sampler speed on Qwen's 151,936-token vocabulary: ms per token, before and after, per configuration.
 
 "before" is src/fncall/engine/sampling.py at a git revision (default d3b5f07, the sampler before issue
-15), read with `git show`; "after" is the working tree's. Both sample the same logits, call by call in
-turn, so a busy machine slows both alike. Each call is the whole `sample`: penalties, logit_bias, the
-grammar mask, truncation and the draw. Not part of the pytest suite; pin it to one core:
+15), read with `git show`; "after" is the working tree's. Both sample the same logits, taking turns every
+few calls, so a busy machine slows both alike. Each call is the whole `sample`: penalties, logit_bias, the
+grammar mask, truncation and the draw (and `token_logprob` after it where logprobs are asked for, as
+in the engine). Not part of the pytest suite; pin it to one core:
 
     taskset -c 1 .venv/bin/python bench/sampler_speed.py        # about a minute
 """
@@ -56,6 +57,9 @@ CONFIGS: dict[str, SamplingParams] = {
         temperature=0.7, logit_bias={11: 5.0, 198: -100.0, 2000: 2.5, 151_643: -100.0}
     ),
 }
+CONFIGS["Qwen defaults + logprobs, top 5"] = SamplingParams(
+    temperature=0.7, top_p=0.8, top_k=20, repetition_penalty=1.05, logprobs=5
+)
 MASKS = {"none": None, "10 %": 0.10, "100 %": 1.0}  # share of the vocabulary a grammar allows
 
 
@@ -79,6 +83,18 @@ def load_before(rev: str) -> types.ModuleType:
     sys.modules[module.__name__] = module  # dataclasses look their module up
     exec(compile(source, f"{rev}:{path}", "exec"), module.__dict__)
     return module
+
+
+def engine_step(module: types.ModuleType) -> Sampler:
+    """`sample`, then `token_logprob` on what it left when the request asks for logprobs (as the engine)."""
+
+    def step(logits: Logits, params: SamplingParams, rng: np.random.Generator, **kwargs: Any) -> int:
+        token: int = module.sample(logits, params, rng, **kwargs)
+        if params.logprobs is not None:
+            module.token_logprob(logits, token, params.logprobs)
+        return token
+
+    return step
 
 
 def measure(
@@ -117,7 +133,7 @@ def summary(seconds: list[float]) -> dict[str, float]:
 
 
 def run(args: argparse.Namespace) -> list[dict[str, Any]]:
-    samplers: dict[str, Sampler] = {"before": load_before(args.before).sample, "after": sampling.sample}
+    samplers = {"before": engine_step(load_before(args.before)), "after": engine_step(sampling)}
     rows = []
     for config, params in CONFIGS.items():
         for mask, share in MASKS.items():

@@ -213,7 +213,7 @@ def _nucleus_candidates(weights: npt.NDArray[np.float32], mass: float) -> npt.ND
     return np.flatnonzero(weights)
 
 
-def _draw(weights: npt.NDArray[np.float32], r: float) -> int:
+def _draw(weights: npt.NDArray[np.float32] | npt.NDArray[np.float64], r: float) -> int:
     """Index i with probability weights[i] / sum, by inverse CDF at r in [0, 1)."""
     return _draw_cdf(np.cumsum(weights, dtype=np.float64), r)
 
@@ -264,9 +264,6 @@ class TokenLogprob:
     top: tuple[tuple[int, float], ...] = ()
 
 
-_TOP_WINDOW = 12.0  # nats below the best logit where top_logprobs candidates are looked for first
-
-
 def token_logprob(logits: npt.NDArray[np.float32], token: int, k: int) -> TokenLogprob:
     """Log-softmax of `logits` at `token`, with the k best alternatives (argpartition: no full sort).
 
@@ -274,16 +271,11 @@ def token_logprob(logits: npt.NDArray[np.float32], token: int, k: int) -> TokenL
     tokens are -inf and never listed), temperature and truncation (top_k/top_p/min_p) not.
     """
     top = float(logits.max())
-    log_total = top + math.log(float(np.exp(logits - top, dtype=np.float64).sum()))
+    shifted = np.subtract(logits, np.float32(top))  # float32 exp, float64 sum: no float64 copy
+    log_total = top + math.log(float(np.exp(shifted, out=shifted).sum(dtype=np.float64)))
     alternatives: tuple[tuple[int, float], ...] = ()
     if k > 0:
-        k = min(k, logits.shape[0])
-        # The best k are almost always within a few nats of the top: partition those few hundred only
-        # (30x faster on a 150k vocabulary); exact, since too few candidates falls back to all.
-        ids = np.flatnonzero(logits > top - _TOP_WINDOW)
-        if ids.shape[0] < k:
-            ids = np.arange(logits.shape[0])
-        ids = ids[np.argpartition(-logits[ids], k - 1)[:k]]
+        ids = _top_k(logits, min(k, logits.shape[0]))  # the sampler's: no partition of the vocabulary
         ids = ids[np.argsort(-logits[ids], kind="stable")]
         alternatives = tuple((int(i), float(logits[i]) - log_total) for i in ids if np.isfinite(logits[i]))
     return TokenLogprob(token, float(logits[token]) - log_total, alternatives)
