@@ -208,3 +208,22 @@ def test_top_k_columns_find_the_k_best(k: int) -> None:
     values[rng.integers(0, values.shape[0], 8)] += 20
     got = np.sort(sampling._top_k(values, k))
     assert got.tolist() == np.sort(np.argsort(-values, kind="stable")[:k]).tolist()
+
+
+@pytest.mark.parametrize("share", [1.0, 0.1, 0.002, 0.0001])
+def test_token_logprob_matches_a_float64_log_softmax(share: float) -> None:
+    """Over a large vocabulary, masked or not (the column top-k path): the sampled token's log
+    probability and the k best alternatives, best first, as a float64 log-softmax gives them."""
+    rng = np.random.default_rng(7)
+    values = rng.normal(-4.5, 2.6, 151_936).astype(np.float32)
+    values[rng.integers(0, values.shape[0], 24)] = rng.uniform(8, 15, 24).astype(np.float32)
+    values[rng.random(values.shape[0]) >= share] = -np.inf
+    finite = np.flatnonzero(np.isfinite(values))
+    x = values.astype(np.float64)
+    log_softmax = x - (x.max() + np.log(np.exp(x - x.max()).sum()))
+    token = int(finite[len(finite) // 2])
+    entry = sampling.token_logprob(values, token, 20)
+    best = finite[np.argsort(-x[finite], kind="stable")][:20]
+    assert entry.logprob == pytest.approx(log_softmax[token], abs=1e-5)
+    assert [t for t, _ in entry.top] == best.tolist()
+    assert [lp for _, lp in entry.top] == pytest.approx(log_softmax[best].tolist(), abs=1e-5)
