@@ -105,11 +105,11 @@ def sample(
 ) -> int:
     """Pick the next token. `logits` is modified in place; `allowed` masks out tokens (e.g. a grammar).
 
-    Runs once per token on the engine thread, so it never sorts the vocabulary nor copies it more than
-    once (on Qwen's 152k tokens a full argsort, argpartition or float64 cumsum costs 1-2 ms, a tenth of
-    a decode step): top_k and min_p bound the candidates exactly before any exp; without them, one
-    float32 exp pass, then column sums pick a token without a cumulative sum over the vocabulary and a
-    window of the heaviest tokens holds the nucleus. Well under 0.5 ms a token (bench/sampler_speed.py).
+    Runs once per token on the engine thread, so it never sorts, partitions or cumulates the vocabulary
+    (on Qwen's 152k tokens each costs 1-2 ms, a tenth of a decode step) and holds at most one
+    vocabulary-sized float32 temporary at a time: top_k and min_p bound the candidates exactly before
+    any exp; without them, one exp pass, then column sums pick a token and a window of the heaviest
+    tokens holds the nucleus. Well under 0.5 ms a token (bench/sampler_speed.py).
     """
     apply_penalties(logits, counts or {}, params, recent)
     if allowed is not None:
@@ -167,8 +167,8 @@ def _candidates(
 
 
 def _top_k(logits: npt.NDArray[np.float32], k: int) -> npt.NDArray[np.intp]:
-    """Ids of the k highest logits, unordered (ties at the boundary: any of them; fewer than k when
-    fewer tokens are allowed, the masked ones having no chance anyway).
+    """Ids of the k highest logits, unordered (ties at the boundary: any of them). Where fewer than k
+    tokens are allowed, masked ones may be left out or included: they have no chance either way.
 
     Exact without partitioning the vocabulary: the k columns with the highest maxima hold k tokens at
     least as high as the k-th of those maxima, and every token outside them is at most that high, so
