@@ -265,7 +265,7 @@ class TokenLogprob:
 
 
 def token_logprob(logits: npt.NDArray[np.float32], token: int, k: int) -> TokenLogprob:
-    """Log-softmax of `logits` at `token`, with the k best alternatives (argpartition: no full sort).
+    """Log-softmax of `logits` at `token`, with the k best alternatives (no sort of the vocabulary).
 
     Pass the logits `sample` left behind: penalties, logit_bias and the grammar mask applied (masked
     tokens are -inf and never listed), temperature and truncation (top_k/top_p/min_p) not.
