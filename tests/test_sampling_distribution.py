@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -89,7 +90,7 @@ MASK = np.zeros(VOCAB, dtype=bool)
 MASK[::3] = True  # 17 of 50 tokens allowed
 MASK[17] = False  # a favourite refused
 
-CASES: dict[str, tuple[SamplingParams, dict[str, object]]] = {
+CASES: dict[str, tuple[SamplingParams, dict[str, Any]]] = {
     "temperature 1": (SamplingParams(temperature=1.0), {}),
     "temperature 0.7": (SamplingParams(temperature=0.7), {}),
     "temperature 2": (SamplingParams(temperature=2.0), {}),
@@ -120,6 +121,7 @@ CASES: dict[str, tuple[SamplingParams, dict[str, object]]] = {
         {"counts": {3: 1, 6: 4}, "allowed": MASK},
     ),
     "mask + top_p": (SamplingParams(temperature=0.8, top_p=0.9), {"allowed": MASK}),
+    "mask + top_k 2": (SamplingParams(temperature=1.0, top_k=2), {"allowed": MASK}),
     "mask + top_k larger than allowed": (SamplingParams(temperature=1.0, top_k=30), {"allowed": MASK}),
 }
 
@@ -130,8 +132,8 @@ def test_draws_follow_the_exact_distribution(case: str, rows: int, monkeypatch: 
     monkeypatch.setattr(sampling, "_ROWS", rows)
     params, kwargs = CASES[case]
     base = make_logits()
-    expected = reference(base, params, **kwargs)  # type: ignore[arg-type]
-    drawn = Counter(sample(base.copy(), params, new_rng(seed), **kwargs) for seed in range(DRAWS))  # type: ignore[arg-type]
+    expected = reference(base, params, **kwargs)
+    drawn = Counter(sample(base.copy(), params, new_rng(seed), **kwargs) for seed in range(DRAWS))
     observed = np.array([drawn[t] for t in range(VOCAB)], dtype=np.int64)
     assert all(expected[t] > 0 for t in drawn), "drew a token of probability 0"
     assert chi_square_p(observed, expected * DRAWS) > ALPHA
