@@ -177,11 +177,9 @@ def commit() -> dict[str, Any]:
     return {"commit": git("rev-parse", "--short", "HEAD"), "dirty": None if dirty is None else bool(dirty)}
 
 
-def foreign_cpu_s(pid: int | None, cores: set[int] | None = None) -> float | None:
-    """CPU seconds used so far by every process but the server and this benchmark (None: server unknown),
-    on every core or only on `cores` (those a pinned benchmark and its server run on)."""
-    if pid is None:
-        return None
+def others_cpu_s(cores: set[int] | None = None) -> float:
+    """CPU seconds used so far by every process but this benchmark, on every core or only on `cores`
+    (those a pinned benchmark and its server run on)."""
     wanted = {"cpu"} if cores is None else {f"cpu{c}" for c in cores}
     busy = 0
     for line in Path("/proc/stat").read_text().splitlines():
@@ -189,9 +187,17 @@ def foreign_cpu_s(pid: int | None, cores: set[int] | None = None) -> float | Non
         if name in wanted:
             cpu = [int(v) for v in fields[:8]]
             busy += sum(cpu) - cpu[3] - cpu[4]  # all but idle and iowait
-    server = sum(int(v) for v in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[11:13])
     mine = os.times()
-    return (busy - server) / os.sysconf("SC_CLK_TCK") - mine.user - mine.system
+    return busy / os.sysconf("SC_CLK_TCK") - mine.user - mine.system
+
+
+def foreign_cpu_s(pid: int | None, cores: set[int] | None = None) -> float | None:
+    """CPU seconds used so far by every process but the server and this benchmark (None: server unknown),
+    on every core or only on `cores`."""
+    if pid is None:
+        return None
+    server = sum(int(v) for v in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[11:13])
+    return others_cpu_s(cores) - server / os.sysconf("SC_CLK_TCK")
 
 
 def with_contention(name: str, pid: int | None, workload: Callable[[], list[Row]]) -> list[Row]:
