@@ -45,7 +45,8 @@ def prompt_inputs(
 # multiple unchanged at 80 %; small models otherwise call some tool for questions no tool answers.
 AUTO_HINT = (
     "Call a function only when the request needs one of the listed functions; otherwise answer "
-    "directly in plain text. If the request needs several calls, make all of them."
+    "directly in plain text. If the request needs several calls, make all of them at once, one call per "
+    "item, rather than explaining them."
 )
 
 
