@@ -53,7 +53,9 @@ class GrammarConstraint:
     def forced(self) -> list[int]:
         if self.done():
             return []
-        return list(self.matcher.compute_ff_tokens())  # canonical: stops short where a longer token could span
+        return list(
+            self.matcher.compute_ff_tokens()
+        )  # canonical: stops short where a longer token could span
 
     def done(self) -> bool:
         return self.matcher.is_stopped() or self.matcher.is_error()
