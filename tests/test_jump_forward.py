@@ -182,6 +182,42 @@ def test_logprobs_turn_jump_forward_off(engines: dict[bool, Engine], tiny_model:
     assert (text, done.completion_tokens, done.forced_tokens) == (TEXT, n, 0)
 
 
+@dataclass
+class RewriteThenForce(ForceAll):
+    """After the first token, the output is rewritten to the first two tokens (as a fenced call's head
+    is); everything after them is forced."""
+
+    rewritten: bool = False
+
+    def rewrite(self) -> list[int] | None:
+        if self.rewritten:
+            return None
+        self.rewritten, self.pos = True, 2
+        return self.tokens[:2]
+
+
+def test_a_rewritten_output_is_jumped_forward_too(
+    engines: dict[bool, Engine], tiny_model: LlamaModel
+) -> None:
+    tokens = tiny_model.tokenize(TEXT, add_special=False)
+    events: queue.SimpleQueue[Event] = queue.SimpleQueue()
+    prompt = tuple(tiny_model.tokenize(PROMPT, add_special=False))
+    params = SamplingParams(temperature=0, max_tokens=50)
+    factory = lambda: RewriteThenForce(tokens, tiny_model.n_vocab)  # noqa: E731
+    seq = engines[True].submit(GenerationRequest(prompt, params, factory), events.put)
+    deltas = []
+    while isinstance(event := events.get(timeout=120), TextDelta):
+        deltas.append(event)
+    assert deltas[-1].restart and deltas[-1].text == TEXT
+    assert seq.output == tokens
+    assert (event.reason, event.completion_tokens, event.forced_tokens) == (
+        "stop",
+        len(tokens),
+        len(tokens) - 2,
+    )
+    assert_kv_matches_books(engines[True])
+
+
 # -- the default model, through the server and the SDK ---------------------------------------------------
 
 WEATHER = {
