@@ -1,6 +1,7 @@
 """Jump-forward: tokens a grammar forces are appended without sampling, and greedy output stays the same
 token for token, for every tool format on the tiny model and for the seed's weather call on the default
-model, streamed and not; a forced run never passes max_tokens or a stop string."""
+model (every format in process, and the seed's call through the SDK, streamed and not); a forced run never
+passes max_tokens or a stop string."""
 
 from __future__ import annotations
 
@@ -16,11 +17,14 @@ import pytest
 from fncall.api.choices import ChoiceBuilder, merge
 from fncall.api.protocol import ChatCompletionRequest
 from fncall.api.translate import generation_plan
+from fncall.chat.template import ChatTemplate
 from fncall.engine.engine import Engine, EngineConfig
 from fncall.engine.llama import LlamaModel
 from fncall.engine.sampling import SamplingParams
 from fncall.engine.sequence import Event, Finished, GenerationRequest, TextDelta
+from fncall.models import resolve_model
 from fncall.runtime import Runtime
+from fncall.tools.constraint import GrammarCompiler
 from fncall.tools.formats import FORMATS, choose
 from tests.conftest import Server, start_server, stop_server
 from tests.test_engine import PROMPT, assert_kv_matches_books
@@ -286,3 +290,53 @@ def test_the_seed_weather_call_is_the_same_on_the_default_model(
     off, on = (weather_call(default_servers[jf], stream=stream) for jf in (False, True))
     assert on == off
     assert off[0] and off[0][0][0] == "get_current_weather" and off[1] == "tool_calls", off
+
+
+@pytest.fixture(scope="module")
+def default_rig() -> Iterator[tuple[Runtime, dict[bool, Engine]]]:
+    """The default model in process: a runtime for planning, and an engine each way."""
+    model = LlamaModel(resolve_model("default", progress=False).path)
+    template = ChatTemplate(
+        model.chat_template or "",
+        bos_token=model.token_text(model.bos_id) if model.bos_id >= 0 else "",
+        eos_token=model.token_text(model.eos_id),
+    )
+    made = {
+        jf: Engine(model, EngineConfig(n_ctx=2048, n_slots=1, n_threads=1, n_batch=512, jump_forward=jf))
+        for jf in (False, True)
+    }
+    for engine in made.values():
+        engine.start()
+    fmt, native = choose(template.source, None)
+    rt = Runtime(
+        model=model,
+        template=template,
+        engine=made[False],
+        model_id="default",
+        names=frozenset({"default"}),
+        fingerprint="fp_test",
+        created=0,
+        tool_format=fmt,
+        native_tools=native,
+        grammars=GrammarCompiler(model),
+    )
+    yield rt, made
+    for engine in made.values():
+        engine.stop()
+    model.close()
+
+
+@pytest.mark.default_model
+@pytest.mark.parametrize("name", list(FORMATS))
+@pytest.mark.parametrize("body", CHOICES[1:])
+def test_greedy_output_is_the_same_with_jump_forward_on_the_default_model(
+    default_rig: tuple[Runtime, dict[bool, Engine]], name: str, body: dict[str, Any]
+) -> None:
+    runtime, engines = default_rig
+    fmt, native = choose(runtime.template.source, name)
+    rt = replace(runtime, tool_format=fmt, native_tools=native)
+    off, on = (complete(rt, engines[jf], **body, model="default") for jf in (False, True))
+    assert on.tokens == off.tokens, (off.text, on.text)
+    assert without_ids(on.message) == without_ids(off.message) == without_ids(on.whole)
+    assert on.done.completion_tokens == off.done.completion_tokens
+    assert on.done.forced_tokens > 0 or name == "llama3-pythonic", on.text
