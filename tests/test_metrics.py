@@ -119,6 +119,7 @@ def log_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def server(log_file: Path) -> Iterator[Server]:
     args = ("--model", "tiny", "--ctx", "1024", "--parallel", "2", "--threads", "1", "--log-level", "info")
+    args += ("--jump-forward",)  # off by default; fncall_forced_tokens_total is checked
     server = start_server(*args, log_file=log_file)
     yield server
     stop_server(server)

