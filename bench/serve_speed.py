@@ -52,6 +52,8 @@ class Timing:
     last: float  # last chunk with content
     prompt_tokens: int
     completion_tokens: int
+    text: str = ""  # the content, joined
+    finish_reason: str | None = None
 
     @property
     def ttft(self) -> float:
@@ -69,6 +71,8 @@ def stream(client: OpenAI, model: str, prompt: str, max_tokens: int, **sampling:
     first: float | None = None
     last: float | None = None
     usage = None
+    parts: list[str] = []
+    finish_reason = None
     response = client.chat.completions.create(
         model=model,
         messages=[{"role": "user", "content": prompt}],
@@ -85,9 +89,12 @@ def stream(client: OpenAI, model: str, prompt: str, max_tokens: int, **sampling:
                 first = now if first is None else first
             if choice.delta.content:
                 last = now
+                parts.append(choice.delta.content)
+            finish_reason = choice.finish_reason or finish_reason
     if usage is None or first is None:
         raise RuntimeError("stream ended without content, finish chunk or usage chunk")
-    return Timing(sent, first, last or first, usage.prompt_tokens, usage.completion_tokens)
+    tokens = usage.prompt_tokens, usage.completion_tokens
+    return Timing(sent, first, last or first, *tokens, text="".join(parts), finish_reason=finish_reason)
 
 
 def median(values: Sequence[float | None]) -> float | None:
@@ -170,15 +177,27 @@ def commit() -> dict[str, Any]:
     return {"commit": git("rev-parse", "--short", "HEAD"), "dirty": None if dirty is None else bool(dirty)}
 
 
-def foreign_cpu_s(pid: int | None) -> float | None:
-    """CPU seconds used so far by every process but the server and this benchmark (None: server unknown)."""
+def others_cpu_s(cores: set[int] | None = None) -> float:
+    """CPU seconds used so far by every process but this benchmark, on every core or only on `cores`
+    (those a pinned benchmark and its server run on)."""
+    wanted = {"cpu"} if cores is None else {f"cpu{c}" for c in cores}
+    busy = 0
+    for line in Path("/proc/stat").read_text().splitlines():
+        name, *fields = line.split() or [""]
+        if name in wanted:
+            cpu = [int(v) for v in fields[:8]]
+            busy += sum(cpu) - cpu[3] - cpu[4]  # all but idle and iowait
+    mine = os.times()
+    return busy / os.sysconf("SC_CLK_TCK") - mine.user - mine.system
+
+
+def foreign_cpu_s(pid: int | None, cores: set[int] | None = None) -> float | None:
+    """CPU seconds used so far by every process but the server and this benchmark (None: server unknown),
+    on every core or only on `cores`."""
     if pid is None:
         return None
-    cpu = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    busy = sum(cpu) - cpu[3] - cpu[4]  # all but idle and iowait
     server = sum(int(v) for v in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[11:13])
-    mine = os.times()
-    return (busy - server) / os.sysconf("SC_CLK_TCK") - mine.user - mine.system
+    return others_cpu_s(cores) - server / os.sysconf("SC_CLK_TCK")
 
 
 def with_contention(name: str, pid: int | None, workload: Callable[[], list[Row]]) -> list[Row]:

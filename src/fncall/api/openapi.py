@@ -282,7 +282,7 @@ def openapi_document(secured: bool, extra_paths: str = "{}") -> str:
         [
             *[(m, "validation" if m in requests else "serialization") for m in models],
             *responses_openapi.MODELS,
-        ],  # type: ignore[list-item]
+        ],
         ref_template="#/components/schemas/{model}",
     )
     doc = {
