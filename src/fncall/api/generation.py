@@ -66,6 +66,7 @@ class CompletionStats:
     tool_calls: int
     time_to_first_token: float | None  # seconds from submission to the first text
     time_per_token: float | None  # mean seconds between later tokens
+    forced_tokens: int = 0  # of completion_tokens, appended without sampling (jump-forward)
 
 
 def usage(done: Finished, extra_completion: int = 0) -> dict[str, Any]:
@@ -205,6 +206,7 @@ class Generation:
                 tool_calls=self._calls,
                 time_to_first_token=self._first_text - self._started if self._first_text else None,
                 time_per_token=per_token,
+                forced_tokens=done.forced_tokens if done else 0,
             )
         )
 

@@ -112,6 +112,11 @@ class Metrics:
         self.completion_tokens = Counter(
             "fncall_completion_tokens", "Generated tokens of completions.", registry=r
         )
+        self.forced_tokens = Counter(
+            "fncall_forced_tokens",
+            "Completion tokens a grammar forced, appended without sampling (--jump-forward).",
+            registry=r,
+        )
         self.cached_tokens = Counter(
             "fncall_cached_prompt_tokens", "Prompt tokens reused from the KV cache.", registry=r
         )
@@ -151,6 +156,7 @@ class Metrics:
     def observe_completion(self, stats: CompletionStats) -> None:
         self.prompt_tokens.inc(stats.prompt_tokens)
         self.completion_tokens.inc(stats.completion_tokens)
+        self.forced_tokens.inc(stats.forced_tokens)
         self.cached_tokens.inc(stats.cached_tokens)
         self.tool_calls.inc(stats.tool_calls)
         self.finishes.labels(stats.outcome).inc()

@@ -43,6 +43,9 @@ class EngineConfig:
     n_batch: int = 512  # token budget of one step
     max_waiting: int = 64
     disk_cache: DiskCacheConfig | None = None  # prefixes kept on disk across restarts; None = off
+    # Append the tokens a constraint forces without sampling them; they are decoded in the next step in
+    # one chunk with the last sampled token (see Engine._jump_forward). Not for requests with logprobs.
+    jump_forward: bool = False
 
     def __post_init__(self) -> None:
         for name in ("n_ctx", "n_slots", "n_threads", "n_batch", "max_waiting"):
@@ -252,14 +255,44 @@ class Engine:
         if self.model.is_eog(token):
             self._finish(seq, "stop")
             return
-        seq.output.append(token)
-        seq.counts[token] += 1
         if seq.request.params.logprobs is not None:  # `sample` left the masked, penalised logits behind
             seq.logprobs.append(token_logprob(logits, token, seq.request.params.logprobs))
-        text = seq.stops.feed(seq.utf8.feed(self.model.piece(token)))
+        text = self._append(seq, token)
+        if not self._ended(seq):
+            text += self._jump_forward(seq)
         if text:
             seq.emit(seq.delta(text))
         self._check_end(seq)
+
+    def _append(self, seq: Sequence, token: int) -> str:
+        """Adds a token to the output; the text it releases (held back while a character or a possible
+        stop string is incomplete)."""
+        seq.output.append(token)
+        seq.counts[token] += 1
+        return seq.stops.feed(seq.utf8.feed(self.model.piece(token)))
+
+    def _jump_forward(self, seq: Sequence) -> str:
+        """Appends the tokens the constraint forces, up to max_tokens and the first stop; they are decoded
+        in the next step as one chunk whose last token alone gives logits, like a prompt chunk. Greedy
+        output is unchanged: llguidance's forced tokens are the ones the mask would have left one at a
+        time, in the tokenization sampling reaches (it keeps back tokens a longer one could span)."""
+        constraint = seq.constraint
+        if not self.config.jump_forward or constraint is None or seq.request.params.logprobs is not None:
+            return ""  # a forced token has no logits, so no log probability: sample every one instead
+        text = ""
+        for token in constraint.forced()[: seq.max_new_tokens - len(seq.output)]:
+            if self.model.is_eog(token):
+                break
+            constraint.accept(token)
+            text += self._append(seq, token)
+            seq.n_forced += 1
+            if self._ended(seq):
+                break
+        return text
+
+    def _ended(self, seq: Sequence) -> bool:
+        stopped = seq.stops.stopped or (seq.constraint is not None and seq.constraint.done())
+        return stopped or len(seq.output) >= seq.max_new_tokens
 
     def _check_end(self, seq: Sequence) -> None:
         if seq.stops.stopped or (seq.constraint and seq.constraint.done()):
@@ -274,6 +307,8 @@ class Engine:
             self.scheduler.rewind(seq)
         seq.restart_output(tokens)
         text = seq.stops.feed(seq.utf8.feed(b"".join(self.model.piece(t) for t in tokens)))
+        if not self._ended(seq):
+            text += self._jump_forward(seq)
         seq.emit(TextDelta(text, restart=True))
         self._check_end(seq)
 
@@ -289,7 +324,15 @@ class Engine:
             self.scheduler.retire(seq, reason)
         matched = seq.stops.matched if reason == "stop" else None
         seq.emit(
-            Finished(reason, len(seq.prompt), len(seq.output), seq.n_reused, error, stop_sequence=matched)
+            Finished(
+                reason,
+                len(seq.prompt),
+                len(seq.output),
+                seq.n_reused,
+                error,
+                stop_sequence=matched,
+                forced_tokens=seq.n_forced,
+            )
         )
 
     def _fail(self, work: Seq[Work], message: str) -> None:

@@ -40,6 +40,11 @@ class Constraint(Protocol):
         """Given this step's raw logits and `allowed()`'s mask: a mask to use instead (a decision made on
         the model's own probabilities, e.g. call or text), or None to keep `allowed`."""
 
+    def forced(self) -> list[int]:
+        """Tokens the constraint admits as the only continuation from here (not yet accepted), in the
+        tokenization sampling would reach: none where a longer token could span their end. The engine
+        appends them without sampling (jump-forward) and passes each to `accept`."""
+
 
 @dataclass(slots=True, frozen=True)
 class GenerationRequest:
@@ -68,6 +73,7 @@ class Finished:
     # queue); the API answers it as it answers scheduler.QueueFull, with a 429.
     refused: bool = False
     stop_sequence: str | None = None  # with reason "stop": the request's stop string that ended it
+    forced_tokens: int = 0  # of completion_tokens, appended without sampling (jump-forward)
 
 
 @dataclass(slots=True, frozen=True)
@@ -105,6 +111,7 @@ class Sequence:
     slot: int = -1
     n_cached: int = 0  # prompt tokens already in the KV cache
     n_reused: int = 0  # of which were shared from an earlier request
+    n_forced: int = 0  # output tokens appended without sampling (jump-forward)
     output: list[int] = field(default_factory=list)
     counts: Counter[int] = field(default_factory=Counter)
     logprobs: list[TokenLogprob] = field(default_factory=list)  # sampled, not yet sent with a TextDelta
@@ -148,6 +155,7 @@ class Sequence:
     def restart_output(self, tokens: list[int]) -> None:
         """The output is now `tokens` (not yet in the KV cache), with text and stop matching begun anew."""
         self.output = list(tokens)
+        self.n_forced = 0
         self.counts = Counter(tokens)
         self.logprobs = []
         self.utf8 = Utf8Stream()

@@ -50,6 +50,13 @@ class GrammarConstraint:
     def accept(self, token: int) -> None:
         self.matcher.consume_token(token)
 
+    def forced(self) -> list[int]:
+        if self.done():
+            return []
+        return list(
+            self.matcher.compute_ff_tokens()
+        )  # canonical: stops short where a longer token could span
+
     def done(self) -> bool:
         return self.matcher.is_stopped() or self.matcher.is_error()
 
@@ -134,6 +141,9 @@ class LazyGrammar:
     def done(self) -> bool:
         return self.active.done() if self.active else False
 
+    def forced(self) -> list[int]:
+        return self.active.forced() if self.active else []
+
     def rewrite(self) -> list[int] | None:
         out, self.replacement = self.replacement, None
         return out
@@ -165,6 +175,9 @@ class BannedTokens:
 
     def accept(self, token: int) -> None:
         pass
+
+    def forced(self) -> list[int]:
+        return []
 
     def done(self) -> bool:
         return False

@@ -94,8 +94,7 @@ def plan_grammars(
 ) -> GrammarPlan:
     """The grammars for a request in a format; `tok` spells a marker (`<[id]>` for a special token)."""
     syntax = fmt.syntax
-    bodies = _body_rules(syntax, req.callable_tools, tok)
-    rules = [*bodies, *fmt.calls_rules(tok, req.parallel)]
+    rules = [*_body_rules(syntax, req.callable_tools, tok), *fmt.calls_rules(tok, req.parallel)]
     if req.mode == "required":
         return GrammarPlan(start=_grammar("calls", rules), on_open_token=None)
     if output is not None:  # `auto` with structured output: calls, or the JSON answer
@@ -111,7 +110,12 @@ def plan_grammars(
     else:  # anchored: the answer starts like a call (optionally after the lead marker)
         before = rf"\s*({re.escape(syntax.lead)})?" if syntax.lead else ""
         head = rf"\s*\[\s*({names})\(" if syntax.pythonic else _head_regex(syntax, names)
-        prefixes = [PrefixTrigger(before + head, lead)]
+        # The model wrote the head before the grammar took over, with whatever whitespace it chose.
+        flexible = [
+            *_body_rules(syntax, req.callable_tools, tok, strict=False),
+            *fmt.calls_rules(tok, req.parallel),
+        ]
+        prefixes = [PrefixTrigger(before + head, _grammar(f"/{_WS}/ calls", flexible))]
     if syntax.fence:
         # Fires only once the model itself wrote `{"name": "<declared>", "arguments"` in the fence, so an
         # echo of a tool result (`{"name": …, "response": …}`) stays text instead of becoming a new call.
@@ -151,8 +155,13 @@ def _grammar(start: str, rules: list[str]) -> str:
     return "\n".join(["%llguidance {}", f"start: {start}", *rules])
 
 
-def _body_rules(syntax: CallSyntax, tools: tuple[Tool, ...], tok: Tok) -> list[str]:
-    """`body`: one call's name and arguments, as the syntax writes them (without the call markers)."""
+def _body_rules(syntax: CallSyntax, tools: tuple[Tool, ...], tok: Tok, *, strict: bool = True) -> list[str]:
+    """`body`: one call's name and arguments, as the syntax writes them (without the call markers).
+
+    `strict`: the call object's punctuation is spaced as json.dumps spaces it, so that once the name is
+    unique the grammar admits one continuation up to the first argument's value, which jump-forward
+    appends without sampling; else whitespace there is the model's choice (for a head it already wrote).
+    """
     name_key, args_key = json.dumps(syntax.name_key), json.dumps(syntax.args_key)
     lines = []
     if syntax.pythonic:
@@ -168,12 +177,13 @@ def _body_rules(syntax: CallSyntax, tools: tuple[Tool, ...], tok: Tok) -> list[s
         if syntax.name_end:
             lines.append(f"body_{i}: {json.dumps(tool.name)} {tok(syntax.name_end)} args_{i}")
             continue
-        # Whitespace around the call object's punctuation is the model's choice (Qwen pretty-prints
-        # inside fences); the arguments themselves are compact JSON.
-        head = _WS.join(["\\{", name_key, ":", json.dumps(tool.name), ",", args_key, ":", ""])
+        # The arguments themselves are compact JSON. (A pretty-printed fenced call from Qwen is rewritten
+        # into the format's own opening before the grammar takes over.)
+        parts = ["\\{", name_key, ":", json.dumps(tool.name), ",", args_key, ":", ""]
+        head = "".join(p + (" " if p in (",", ":") else "") for p in parts) if strict else _WS.join(parts)
         lines += [f"body_{i}: HEAD_{i} args_{i} CLOSE_BRACE", f"HEAD_{i}: /{head}/"]
     if not syntax.name_end:
-        lines.append(f"CLOSE_BRACE: /{_WS}\\}}/")
+        lines.append(f"CLOSE_BRACE: /{'' if strict else _WS}\\}}/")
     lines.append("body: " + " | ".join(f"body_{i}" for i in range(len(tools))))
     return lines
 
