@@ -27,7 +27,7 @@ from fncall.runtime import Runtime
 from fncall.tools.constraint import GrammarCompiler
 from fncall.tools.formats import FORMATS, choose
 from tests.conftest import Server, start_server, stop_server
-from tests.test_engine import PROMPT, assert_kv_matches_books
+from tests.test_engine import PROMPT, ForceTokens, assert_kv_matches_books
 from tests.test_tool_grammars import ASK, TOOLS
 from tests.test_tool_grammars import runtime as runtime  # noqa: F401  (the fixture, on tiny_engine)
 
@@ -107,34 +107,16 @@ def test_greedy_output_is_the_same_with_jump_forward(
     assert on.message.get("tool_calls"), on.text
 
 
-@dataclass
-class ForceAll:
-    """A constraint that forces `tokens` in turn: each is the only one allowed, and all are forced."""
-
-    tokens: list[int]
-    n_vocab: int
-    pos: int = 0
+class ForceAll(ForceTokens):
+    """ForceTokens that also reports the rest as forced: each token is the only one allowed, all forced."""
 
     def allowed(self) -> np.ndarray:
         mask = np.zeros(self.n_vocab, dtype=bool)
         mask[self.tokens[min(self.pos, len(self.tokens) - 1)]] = True
         return mask
 
-    def accept(self, token: int) -> None:
-        assert token == self.tokens[self.pos]
-        self.pos += 1
-
     def forced(self) -> list[int]:
         return self.tokens[self.pos :]
-
-    def done(self) -> bool:
-        return self.pos == len(self.tokens)
-
-    def steer(self, logits: object, allowed: object) -> None:
-        return None
-
-    def rewrite(self) -> list[int] | None:
-        return None
 
 
 def run_forced(engine: Engine, model: LlamaModel, text: str, params: SamplingParams) -> tuple[str, Finished]:
