@@ -25,6 +25,7 @@ from typing import Any
 import openai
 from agent_loop import run_turn, server_client
 from bfcl_convert import load_checker, package_dir, to_tools
+from multi_turn_misses import MISSES, classify
 
 ROOT = Path(__file__).resolve().parent.parent
 # The tool documentation of two API classes runs to ~9k tokens: a 16k context per slot.
@@ -55,6 +56,8 @@ class TaskResult:
     steps: int = 0
     prompt_tokens: int = 0
     seconds: float = 0.0
+    miss: str | None = None  # multi_turn_misses.classify's class of a failure, and the turn it is read from
+    miss_turn: int | None = None
 
 
 def load(category: str) -> list[dict[str, Any]]:
@@ -129,16 +132,22 @@ def run_task(client: openai.OpenAI, model: str, entry: dict[str, Any]) -> TaskRe
 def score(result: TaskResult, entry: dict[str, Any]) -> None:
     from bfcl_eval.eval_checker.multi_turn_eval.multi_turn_checker import multi_turn_checker
 
-    if result.error_type:
-        return
-    if len(result.turns) != len(entry["ground_truth"]):
+    if not result.error_type and len(result.turns) != len(entry["ground_truth"]):
         result.error_type = "multi_turn:force_terminated"
-        return
-    verdict = multi_turn_checker(result.turns, entry["ground_truth"], entry, "multi_turn_base", RUN_NAME)
-    result.valid = bool(verdict.get("valid"))
+    if not result.error_type:
+        verdict = multi_turn_checker(result.turns, entry["ground_truth"], entry, "multi_turn_base", RUN_NAME)
+        result.valid = bool(verdict.get("valid"))
+        if not result.valid:
+            result.error_type = verdict.get("error_type")
+            result.error = verdict.get("error_message")
     if not result.valid:
-        result.error_type = verdict.get("error_type")
-        result.error = verdict.get("error_message")
+        result.miss, result.miss_turn = classify(result.turns, entry["ground_truth"])
+
+
+def write(path: Path, category: str, results: list[TaskResult]) -> None:
+    """Rewritten after every task, so a run stopped early still leaves its per-case JSON."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"category": category, "results": [asdict(r) for r in results]}, indent=1))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,7 +174,12 @@ def main(argv: list[str] | None = None) -> int:
                 result = TaskResult(entry["id"], False, "server_error", str(exc))
             score(result, entry)
             results.append(result)
-            verdict = "PASS" if result.valid else f"FAIL {result.error_type}"
+            write(args.out, args.category, results)
+            verdict = (
+                "PASS"
+                if result.valid
+                else f"FAIL {result.error_type}: {result.miss} (turn {result.miss_turn})"
+            )
             print(f"{entry['id']:22} {verdict}  ({result.steps} steps, {result.seconds:.0f} s)", flush=True)
     passed = sum(r.valid for r in results)
     print("\n| category | passed | tasks | accuracy |\n|---|---|---|---|")
@@ -174,12 +188,13 @@ def main(argv: list[str] | None = None) -> int:
     for r in results:
         if not r.valid:
             kinds[str(r.error_type)] = kinds.get(str(r.error_type), 0) + 1
+    print("\nBFCL's error types:")
     for kind, n in sorted(kinds.items(), key=lambda kv: -kv[1]):
         print(f"  {n} × {kind}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(
-        json.dumps({"category": args.category, "results": [asdict(r) for r in results]}, indent=1)
-    )
+    print("\nMisses, by what the model did in the first turn that differs (bench/multi_turn_misses.py):")
+    for miss in MISSES:
+        if n := sum(r.miss == miss for r in results):
+            print(f"  {n} × {miss}")
     return 0
 
 
