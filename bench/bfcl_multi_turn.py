@@ -160,18 +160,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base-url", help="a running server (default: start fncall serve)")
     parser.add_argument("--server-args", default="", help="extra flags for the started server")
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/bfcl_multi_turn.json")
+    parser.add_argument("--resume", action="store_true", help="keep the tasks already in --out, run the rest")
     args = parser.parse_args(argv)
     load_checker()  # registers the stub BFCL's checkers import (see bfcl_convert)
     entries = load(args.category)
     stride = max(1, len(entries) // args.limit)
     entries = entries[::stride][: args.limit]
-    results = []
+    results: list[TaskResult] = []
+    if args.resume and args.out.exists():
+        results = [TaskResult(**r) for r in json.loads(args.out.read_text())["results"]]
+        done = {r.id for r in results}
+        entries = [e for e in entries if e["id"] not in done]
     with server_client(args.base_url, *SERVER_FLAGS, *args.server_args.split()) as client:
         for entry in entries:
             try:
                 result = run_task(client, args.model, entry)
             except openai.APIError as exc:
                 result = TaskResult(entry["id"], False, "server_error", str(exc))
+            except Exception as exc:  # BFCL's executor (a missing optional module): one task, not the run
+                result = TaskResult(entry["id"], False, "bench_error", f"{type(exc).__name__}: {exc}")
             score(result, entry)
             results.append(result)
             write(args.out, args.category, results)

@@ -27,7 +27,7 @@ from typing import Any
 
 from llama_server import llama_server_path
 from openai import OpenAI
-from serve_speed import STORY, commit, foreign_cpu_s, machine, peak_rss_mib
+from serve_speed import PARAGRAPH, STORY, commit, foreign_cpu_s, machine, peak_rss_mib
 
 from fncall.launch import free_port, start_server
 from fncall.models.provision import resolve_model
@@ -46,6 +46,7 @@ class Timing:
     last: float
     completion_tokens: int
     cached_tokens: int
+    prompt_tokens: int = 0
 
     @property
     def ttft(self) -> float:
@@ -80,7 +81,7 @@ def stream(client: OpenAI, model: str, messages: list[dict[str, Any]], max_token
     end = time.perf_counter()
     details = usage.prompt_tokens_details
     cached = (details.cached_tokens or 0) if details else 0
-    return Timing(sent, first or end, last or end, usage.completion_tokens, cached)
+    return Timing(sent, first or end, last or end, usage.completion_tokens, cached, usage.prompt_tokens)
 
 
 def user(text: str) -> list[dict[str, Any]]:
@@ -178,6 +179,22 @@ def single(client: OpenAI, model: str, runs: int) -> list[Row]:
     ]
 
 
+# llama-server's own defaults for what the sampled stream leaves out, sent to both servers: the same work
+SAMPLED = {"temperature": 0.7, "top_p": 0.95, "extra_body": {"top_k": 40, "min_p": 0.05}}
+
+
+def single_sampled(client: OpenAI, model: str, runs: int) -> list[Row]:
+    """One stream at temperature 0.7 (top_p 0.95): the sampler's cost per token shows here."""
+    timings = [stream(client, model, user(STORY), MAX_TOKENS, seed=run, **SAMPLED) for run in range(runs)]
+    return [
+        (
+            "one stream, temperature 0.7: decode",
+            statistics.median(t.decode_tok_s or 0 for t in timings),
+            "tok/s",
+        )
+    ]
+
+
 def concurrent(client: OpenAI, model: str, n: int) -> list[Row]:
     def one(i: int) -> Timing:
         # Greedy, as the one-stream workload: both servers then write the same tokens, so no stream ends
@@ -215,6 +232,29 @@ def tools_ttft(client: OpenAI, model: str) -> list[Row]:
     ]
 
 
+def prefill(client: OpenAI, model: str) -> list[Row]:
+    """Cold prompt processing, one token out: ~4k tokens of plain text, and the 12 tools after a ~1.4k-token
+    conversation (the tools' grammar is compiled by then: this is prompt processing alone). Each opens
+    with text no earlier request had, so nothing is cached."""
+    rows: list[Row] = []
+    plain = user(f"(prefill {time.time_ns()}) " + PARAGRAPH * 46 + "Summarise this text in one sentence.")
+    history = [
+        {"role": "system", "content": f"Travel assistant (prefill {time.time_ns()})."},
+        *user(PARAGRAPH * 15 + "Is any of this relevant to travel?"),
+        {"role": "assistant", "content": "Not directly; it is a history of computing."},
+        *user("Then what's the weather in Oslo?"),
+    ]
+    for label, messages, kw in (
+        ("~4k tokens of text", plain, {}),
+        ("12 tools + history", history, {"tools": TOOLS}),
+    ):
+        timing = stream(client, model, messages, 1, temperature=0.0, **kw)  # as first_token
+        seconds, tokens = timing.last - timing.sent, timing.prompt_tokens
+        rows.append((f"cold prompt, {label}: prompt processing", tokens / seconds, "tok/s"))
+        rows.append((f"cold prompt, {label}: prompt tokens", float(tokens), "tok"))
+    return rows
+
+
 def agent_loop(client: OpenAI, model: str) -> list[Row]:
     """The conversation is resent each turn: once with TURN_TOKENS to answer (total time, which also
     depends on how much each server's model writes), once with one token (prompt processing alone)."""
@@ -250,8 +290,10 @@ def run_workloads(base_url: str, pid: int, runs: int) -> list[Row]:
     stream(client, model, user("Say hi."), 4, temperature=0.0)  # warm-up: page in the weights
     cpu_before, began = foreign_cpu_s(pid), time.perf_counter()
     rows = single(client, model, runs)
+    rows += single_sampled(client, model, runs)
     rows += concurrent(client, model, 4) + concurrent(client, model, 8)
     rows += tools_ttft(client, model)  # the tools are new to the server here: the cold figure is cold
+    rows += prefill(client, model)
     rows += agent_loop(client, model)
     rows += grammar(client, model, rows[0][1])
     rows.append(("peak RSS", peak_rss_mib(pid), "MiB"))
@@ -293,6 +335,9 @@ def llama_server(gguf: Path, threads: int, slots: int, ctx: int) -> Iterator[tup
 @contextmanager
 def fncall_server(gguf: Path, threads: int, slots: int, ctx: int) -> Iterator[tuple[str, int]]:
     flags = ["--model", str(gguf), "--threads", str(threads), "--parallel", str(slots), "--ctx", str(ctx)]
+    # Only what a request sends: the model's recommended repetition penalty would otherwise apply to the
+    # greedy workloads too, and the two servers would write different tokens (llama-server applies none).
+    flags += ["--sampling-defaults", "openai"]
     server = start_server(*flags)
     try:
         yield server.base_url, server.process.pid
