@@ -53,9 +53,10 @@ def ask(server: ServerProcess, question: str) -> tuple[float, int]:
 
 
 def warm_up(server: ServerProcess, *, grammar: bool) -> None:
-    """Pages the weights in, as vs_llama_server.py does before its figures; with `grammar`, through a
-    request with one tool, which also waits for the grammar library's per-model warm-up (its tokenizer
-    for the vocabulary, built on a thread at startup). That prompt parts from the 12 tools' early."""
+    """A first request before the measured one, as vs_llama_server.py does before its figures; with
+    `grammar`, one with one tool, which compiles a grammar (the server waits for the grammar library's
+    per-model tokenizer and a warm-up decode before it answers /health). That prompt parts from the
+    12 tools' early."""
     tools = {"tools": NOTE_TOOL} if grammar else {}
     first_token(client(server), server.model_id, user("Say hi."), **tools)
 

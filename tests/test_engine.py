@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from fncall.engine.engine import Engine, PromptTooLong
-from fncall.engine.llama import BatchEntry, LlamaContext, LlamaModel
+from fncall.engine.engine import Engine, EngineConfig, PromptTooLong
+from fncall.engine.llama import BatchEntry, LlamaContext, LlamaError, LlamaModel
 from fncall.engine.sampling import SamplingParams
 from fncall.engine.sequence import Event, Finished, GenerationRequest, Sequence, TextDelta
 
@@ -367,3 +367,30 @@ def test_a_constraint_can_rewrite_the_output(
     # llama.cpp's cache holds the prompt and the new output (the last sampled token is never decoded)
     assert tiny_engine.scheduler.cached[seq.slot] == [*prompt, *seq.output[:-1]]
     assert_kv_matches_books(tiny_engine)
+
+
+def test_start_warms_up_and_leaves_the_cache_empty(tiny_model: LlamaModel) -> None:
+    """start() decodes one token before serving (the process's first decode) and drops it: no slot holds
+    anything, and the first request reuses nothing it did not send."""
+    engine = Engine(tiny_model, EngineConfig(n_ctx=256, n_slots=2, n_threads=1, n_batch=64))
+    engine.start()
+    try:
+        assert [engine.ctx.sequence_length(s) for s in range(2)] == [0, 0]
+        result = generate(
+            engine, tiny_model.tokenize("Hello", add_special=False), SamplingParams(max_tokens=2)
+        )
+        assert result.done.cached_tokens == 0
+    finally:
+        engine.stop()
+
+
+def test_a_batch_over_n_batch_is_refused_before_it_is_written(tiny_model: LlamaModel) -> None:
+    ctx = LlamaContext(tiny_model, n_ctx_seq=256, n_seq=1, n_threads=1, n_batch=8)
+    try:
+        with pytest.raises(LlamaError, match="exceeds n_batch=8"):
+            ctx.decode([BatchEntry(0, list(range(5)), 0, False), BatchEntry(0, list(range(5)), 5, True)])
+        assert ctx.sequence_length(0) == 0
+        ctx.decode([BatchEntry(0, list(range(1, 9)), 0, True)])  # the context is still usable
+        assert ctx.sequence_length(0) == 8
+    finally:
+        ctx.close()

@@ -96,6 +96,11 @@ class Runtime:
             disk_cache=_disk_cache(config),
             jump_forward=config.jump_forward,
         )
+        # The grammar library's per-model tokenizer (~1.5 s for a 150k vocabulary) builds on a thread while
+        # the engine warms up; both finish before the server listens, so the first request after a start
+        # pays neither (a 12-tool first token after a restart: 2.12 -> 0.46 s; README, "Prefixes on disk").
+        grammars = GrammarCompiler(model)
+        grammars.start_warm_up()
         engine: EngineClient
         if remote is not None:
             engine = remote(engine_config)
@@ -115,8 +120,7 @@ class Runtime:
         packaged = PACKAGED[config.model].sampling if config.model in PACKAGED else {}
         sampling = resolve(metadata=model.metadata, packaged=packaged, override=config.sampling_defaults)
         log.info("sampling defaults for parameters a request omits: %s", sampling.describe())
-        grammars = GrammarCompiler(model)
-        grammars.start_warm_up()
+        grammars.join_warm_up()
         return cls(
             model=model,
             template=template,

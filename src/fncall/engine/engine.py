@@ -110,7 +110,20 @@ class Engine:
     # -- public, thread-safe ----------------------------------------------------------------------
 
     def start(self) -> None:
+        self._warm_up()
         self._thread.start()
+
+    def _warm_up(self) -> None:
+        """Decodes one token and drops it before serving, as llama-server does: a process's first
+        llama_decode faults in every page of the memory-mapped weights and sets up the threads, which
+        otherwise lands on the first request (about 1 s of the default model's first token after a
+        restart; README, "Prefixes on disk")."""
+        try:
+            self.ctx.decode([BatchEntry(0, (0,), 0, True)])
+        except LlamaError:
+            log.warning("warm-up decode failed; the first request pays the first decode", exc_info=True)
+        finally:
+            self.ctx.clear_sequence(0)
 
     def stop(self) -> None:
         """Cancels everything still queued or running and joins the engine thread."""

@@ -289,6 +289,9 @@ class LlamaContext:
 
         Blocks for the whole forward pass (the expensive call of the engine step).
         """
+        total = sum(len(e.tokens) for e in entries)
+        if total > self.n_batch:  # checked before writing: the batch's arrays hold n_batch tokens
+            raise LlamaError(f"batch of {total} tokens exceeds n_batch={self.n_batch}")
         batch = self._batch
         n = 0
         wanted: list[list[int]] = []  # batch rows whose logits each entry wants
@@ -307,8 +310,6 @@ class LlamaContext:
                 n += 1
             if rows:
                 wanted.append(rows if entry.all_logits else rows[-1:])
-        if n > self.n_batch:
-            raise LlamaError(f"batch of {n} tokens exceeds n_batch={self.n_batch}")
         batch.n_tokens = n
         rc = llama_cpp.llama_decode(self._ctx, batch)
         if rc != 0:
