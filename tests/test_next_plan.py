@@ -23,8 +23,15 @@ def builder(*, repeated: bool = False, n_calls: int = 0) -> Any:
     return SimpleNamespace(repeated=repeated, n_calls=n_calls)
 
 
-def test_a_repeated_answered_call_is_retried_without_tools() -> None:
-    assert _next_plan(AFTER_RESULTS, builder(repeated=True), TextDelta("x")) is RETRY
+def test_a_repeated_answered_call_after_a_decision_hands_over_to_the_answer() -> None:
+    assert _next_plan(AFTER_RESULTS, builder(repeated=True), TextDelta("x")) is ANSWER
+
+
+def test_a_repeat_without_an_answer_plan_is_retried_without_tools() -> None:
+    assert _next_plan(plan(retry=RETRY), builder(repeated=True), TextDelta("x")) is RETRY
+    # the answer's own plan carries the retry only: a repeat there ends in the tool-less conversation
+    answer = plan(retry=RETRY)
+    assert _next_plan(answer, builder(repeated=True), Finished("stop", 40, 9)) is RETRY
 
 
 def test_text_chosen_after_results_ends_empty_and_hands_over_to_the_answer() -> None:

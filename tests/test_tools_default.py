@@ -207,3 +207,37 @@ def test_a_result_that_decides_the_next_action_gets_that_call(client: openai.Ope
     [call] = reply.message.tool_calls or []
     assert call.function.name == "buy_shares"
     assert json.loads(call.function.arguments) == {"symbol": "ACME", "quantity": 10}
+
+
+def test_results_of_two_calls_are_answered_not_refused(client: openai.OpenAI) -> None:
+    """bench/scenarios.py's two-city fan-out after both results: the decision's call share is just over
+    its threshold, so a call is forced and the model can only repeat an answered one; that attempt hands
+    over to the answer with the tools and the closing sentence. It used to go to the tool-less
+    conversation, where the model answered "I apologize, but I can't assist with that."
+    (api/generation.py, _next_plan)."""
+    from bench.scenarios import TASKS
+
+    task = next(t for t in TASKS if t.id == "fan_weather_two")
+    cities = ("Tokyo", "Paris")
+    calls = [
+        {
+            "id": f"call_{c}",
+            "type": "function",
+            "function": {"name": "get_weather", "arguments": json.dumps({"city": c})},
+        }
+        for c in cities
+    ]
+    conversation = [
+        {"role": "user", "content": task.ask},
+        {"role": "assistant", "content": None, "tool_calls": calls},
+        *(
+            {"role": "tool", "tool_call_id": f"call_{c}", "content": task.execute("get_weather", {"city": c})}
+            for c in cities
+        ),
+    ]
+    reply = client.chat.completions.create(
+        model="default", messages=conversation, tools=task.openai_tools(), temperature=0, max_tokens=100
+    ).choices[0]
+    assert reply.finish_reason == "stop" and not reply.message.tool_calls
+    answer = reply.message.content or ""
+    assert "18" in answer and "12" in answer, answer

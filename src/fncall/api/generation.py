@@ -221,11 +221,18 @@ class Generation:
 
 
 def _next_plan(plan: Plan, builder: ChoiceBuilder, event: Event) -> Plan | None:
-    """The plan to run instead of this attempt, which nothing of was sent: the model only repeated an
-    answered call (`retry`), or after tool results it chose text, which ends the attempt with nothing
-    written (`answer`, see translate.Plan)."""
+    """The plan to run instead of this attempt, which nothing of was sent: after tool results, a text
+    choice (which ends the attempt with nothing written) or a call that only repeats an answered one
+    hands over to the answer's plan (`answer`, see translate.Plan); a repeat without one (or in the
+    answer's own plan) to the conversation without tools (`retry`).
+
+    A repeat goes to the answer first because it mostly comes from the decision: a call share just
+    over its threshold forces a call, and with nothing new to call the model writes the answered one
+    again. Without tools in the prompt Qwen2.5-Coder-1.5B then often refused ("I apologize, but I can't
+    assist with that.": 3 of 36 agent tasks, after both calls of a two-city question among them); with
+    the tools and the closing sentence it answers from the results (README, "Call decisions")."""
     if builder.repeated:
-        return plan.retry
+        return plan.answer or plan.retry
     if isinstance(event, Finished) and event.completion_tokens == 0 and not builder.n_calls:
         return plan.answer
     return None
