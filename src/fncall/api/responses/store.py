@@ -130,9 +130,7 @@ class ResponseStore:
             self.path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False, isolation_level=None
         )
         try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            _migrate(db)
+            _set_up(db)
         except sqlite3.Error:
             db.close()
             raise
@@ -158,6 +156,23 @@ def _transaction(db: sqlite3.Connection) -> Iterator[None]:
         db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
+
+
+def _set_up(db: sqlite3.Connection) -> None:
+    """WAL, full sync and the schema, retried while another connection holds the file's lock: switching
+    a new file to WAL needs it alone and does not wait on the busy timeout (two stores opening one new
+    file at once failed with "database is locked" in tests/test_responses_store.py)."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            _migrate(db)
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _migrate(db: sqlite3.Connection) -> None:
