@@ -57,10 +57,10 @@ def main() -> int:
     prompt = model.tokenize("The quick brown fox jumps over the lazy dog. " * 90, add_special=False)[:900]
     for start in range(0, len(prompt), 450):
         ctx.decode([BatchEntry(0, prompt[start : start + 450], start, True)])
-    sizes = [int(s) for s in args.sizes.split(",")]
+    sizes = sorted({1, *(int(s) for s in args.sizes.split(","))})  # 1: what every size is compared with
     step_ms(ctx, prompt, len(prompt), 1, 2, True)  # unmeasured: threads and caches settle
     rows = {n: step_ms(ctx, prompt, len(prompt), n, args.runs, not args.last_only) for n in sizes}
-    one = rows[min(sizes)] if 1 not in rows else rows[1]
+    one = rows[1]
     print(f"{'tokens':>6} {'ms/step':>8} {'x one':>6} {'ms/token':>9}  break-even acceptance of n-1 drafted")
     table = []
     for n, ms in rows.items():

@@ -229,7 +229,7 @@ def _next_plan(plan: Plan, builder: ChoiceBuilder, event: Event) -> Plan | None:
     A repeat goes to the answer first because it mostly comes from the decision: a call share just
     over its threshold forces a call, and with nothing new to call the model writes the answered one
     again. Without tools in the prompt Qwen2.5-Coder-1.5B then often refused ("I apologize, but I can't
-    assist with that.": 3 of 36 agent tasks, after both calls of a two-city question among them); with
+    assist with that.": 4 of 36 agent tasks, after both calls of a two-city question among them); with
     the tools and the closing sentence it answers from the results (README, "Call decisions")."""
     if builder.repeated:
         return plan.answer or plan.retry
