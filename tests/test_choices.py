@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 from fncall.api.choices import ChoiceBuilder, canonical_json, merge, merged_logprobs
 from fncall.engine.sampling import TokenLogprob
 from fncall.tools.formats import FALLBACK, FORMATS
+from fncall.tools.grounding import Conversation
 from fncall.tools.spec import parse_tool_request
 
 TOOLS = parse_tool_request([{"type": "function", "function": {"name": "get_weather"}}], None, None)
@@ -50,6 +53,44 @@ def test_a_new_call_or_text_after_results_is_released() -> None:
     assert not builder.repeated
     text = ChoiceBuilder(TOOLS, FALLBACK.syntax, answered)
     assert text.feed("It is ") == [{"content": "It is "}]  # text is released as soon as it is text
+
+
+def _call(city: str) -> str:
+    call = json.dumps({"name": "get_weather", "arguments": {"city": city}})
+    return f"<tool_call>\n{call}\n</tool_call>"
+
+
+def test_a_made_up_first_call_is_held_and_flagged_a_grounded_one_released() -> None:
+    grounds = Conversation(["What is the weather in Paris?"])
+    made_up = ChoiceBuilder(TOOLS, FALLBACK.syntax, grounds=grounds)
+    assert run(made_up, _call("YourCityName")) == [] and made_up.ungrounded and not made_up.cut
+    real = ChoiceBuilder(TOOLS, FALLBACK.syntax, grounds=grounds)
+    assert merge(run(real, CALL))["tool_calls"][0]["function"]["arguments"] == '{"city": "Paris"}'
+    assert not real.ungrounded
+
+
+def test_a_made_up_later_call_cuts_the_turn_before_it() -> None:
+    grounds = Conversation(["Weather in Paris and in Rome, then in my city?"])
+    builder = ChoiceBuilder(TOOLS, FALLBACK.syntax, grounds=grounds)
+    text = "\n".join([_call("Paris"), _call("Rome"), _call("YourCityName"), _call("Rome")])
+    out = [d for ch in text for d in builder.feed(ch)]
+    assert builder.cut and not builder.ungrounded
+    assert builder.finish() == []
+    calls = merge(out)["tool_calls"]
+    assert [c["function"]["arguments"] for c in calls] == ['{"city": "Paris"}', '{"city": "Rome"}']
+    assert builder.n_calls == 2 and builder.finish_reason("stop") == "tool_calls"
+
+
+def test_a_later_call_streams_whole_once_complete() -> None:
+    grounds = Conversation(["Weather in Paris and in Rome?"])
+    builder = ChoiceBuilder(TOOLS, FALLBACK.syntax, grounds=grounds)
+    fed_first = [d for ch in _call("Paris") + "\n" for d in builder.feed(ch)]
+    assert merge(fed_first)["tool_calls"][0]["function"]["arguments"] == '{"city": "Paris"}'
+    second = _call("Rome")
+    head = [d for ch in second[:-20] for d in builder.feed(ch)]
+    assert head == []  # held: not complete yet
+    rest = [d for ch in second[-20:] for d in builder.feed(ch)] + builder.finish()
+    assert merge(fed_first + rest)["tool_calls"][1]["function"]["arguments"] == '{"city": "Rome"}'
 
 
 def test_reasoning_streams_apart_from_content_and_calls() -> None:

@@ -19,8 +19,8 @@ RETRY, ANSWER = plan(), plan()
 AFTER_RESULTS = plan(retry=RETRY, answer=ANSWER)
 
 
-def builder(*, repeated: bool = False, n_calls: int = 0) -> Any:
-    return SimpleNamespace(repeated=repeated, n_calls=n_calls)
+def builder(*, repeated: bool = False, ungrounded: bool = False, n_calls: int = 0) -> Any:
+    return SimpleNamespace(repeated=repeated, ungrounded=ungrounded, n_calls=n_calls)
 
 
 def test_a_repeated_answered_call_after_a_decision_hands_over_to_the_answer() -> None:
@@ -43,3 +43,11 @@ def test_anything_written_is_kept() -> None:
     assert _next_plan(AFTER_RESULTS, builder(n_calls=1), Finished("stop", 40, 0)) is None
     assert _next_plan(AFTER_RESULTS, builder(), TextDelta("")) is None
     assert _next_plan(plan(), builder(), Finished("stop", 40, 0)) is None  # no answer plan: an empty reply
+
+
+def test_a_made_up_first_call_hands_over_to_the_text_plan() -> None:
+    text = plan()
+    assert _next_plan(plan(text=text), builder(ungrounded=True), TextDelta("x")) is text
+    # after results the text plan is the answer's (translate.generation_plan); a repeat goes first
+    after = plan(retry=RETRY, answer=ANSWER, text=ANSWER)
+    assert _next_plan(after, builder(repeated=True, ungrounded=True), TextDelta("x")) is ANSWER

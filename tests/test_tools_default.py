@@ -241,3 +241,39 @@ def test_results_of_two_calls_are_answered_not_refused(client: openai.OpenAI) ->
     assert reply.finish_reason == "stop" and not reply.message.tool_calls
     answer = reply.message.content or ""
     assert "18" in answer and "12" in answer, answer
+
+
+def test_a_made_up_call_after_results_gives_way_to_the_answer(client: openai.OpenAI) -> None:
+    """Given the weather in Berlin and the EUR-USD rate it asked for, the model (greedy) goes on to book
+    a taxi from "123 Main St" at 14:30, values nobody gave (with --no-ground-calls that call is the
+    reply). None of them occurs in the conversation, so the call is dropped unseen and the answer is
+    written instead, streamed as not (tools/grounding.py, api/generation.py)."""
+    from bench.scenarios import TASKS
+
+    task = next(t for t in TASKS if t.id == "fan_weather_and_rate")
+    made = [
+        ("get_weather", {"city": "Berlin"}),
+        ("get_exchange_rate", {"from_currency": "EUR", "to_currency": "USD"}),
+    ]
+    calls = [
+        {"id": f"call_{i}", "type": "function", "function": {"name": n, "arguments": json.dumps(a)}}
+        for i, (n, a) in enumerate(made)
+    ]
+    conversation = [
+        {"role": "user", "content": task.ask},
+        {"role": "assistant", "content": None, "tool_calls": calls},
+        *(
+            {"role": "tool", "tool_call_id": f"call_{i}", "content": task.execute(n, a)}
+            for i, (n, a) in enumerate(made)
+        ),
+    ]
+    kwargs: dict[str, Any] = dict(
+        model="default", messages=conversation, tools=task.openai_tools(), temperature=0, max_tokens=200
+    )
+    reply = client.chat.completions.create(**kwargs).choices[0]
+    assert reply.finish_reason == "stop" and not reply.message.tool_calls
+    answer = reply.message.content or ""
+    assert "1.08" in answer and "9" in answer, answer
+    chunks = list(client.chat.completions.create(**kwargs, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == answer
+    assert not any(c.choices[0].delta.tool_calls for c in chunks if c.choices)

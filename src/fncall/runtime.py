@@ -61,6 +61,7 @@ class Runtime:
     grammars: GrammarCompiler
     sampling: SamplingDefaults = OPENAI  # for parameters a request omits
     call_thresholds: Thresholds | None = DEFAULT_THRESHOLDS  # auto mode's call/text decision; None = off
+    ground_calls: bool = True  # auto mode: made-up calls are dropped (tools/grounding.py)
     served: tuple[str, ...] = ()  # the names /v1/models lists (--served-model-name); empty = model_id
 
     @property
@@ -134,6 +135,7 @@ class Runtime:
             grammars=grammars,
             sampling=sampling,
             call_thresholds=parse_thresholds(config.call_threshold),
+            ground_calls=config.ground_calls,
             served=served,
         )
 
@@ -162,6 +164,10 @@ class Runtime:
             and bool(syntax.trigger)
             and _special_token(self.model, syntax.trigger) is not None
         )
+
+    def grounds_calls(self, req: ToolRequest) -> bool:
+        """Whether auto mode's made-up calls are dropped for it (tools/grounding.py)."""
+        return req.mode == "auto" and self.ground_calls and self.call_thresholds is not None
 
     def tool_constraint(
         self,

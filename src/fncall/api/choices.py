@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from fncall.engine.sampling import TokenLogprob
+from fncall.tools.grounding import Conversation
 from fncall.tools.parser import CallArgs, CallBegin, CallSyntax, Content, Event, Reasoning, ToolCallParser
 from fncall.tools.spec import ToolRequest
 
@@ -29,6 +30,11 @@ class ChoiceBuilder:
     is clear the model is not merely repeating one of them: text releases it at once, a first call
     releases it when complete and different. A repeat sets `repeated` and yields nothing.
 
+    With `grounds` (auto mode, tools/grounding.py) the same holding applies to every answer, and each
+    later call of the answer is held too until it is complete: a first call whose values are all made up
+    sets `ungrounded` and yields nothing (the caller runs the plan's text answer instead); a later one
+    sets `cut` and nothing of it or after it is yielded (the caller ends the turn with the calls before).
+
     Token log probabilities (`feed`'s `logprobs`) go to content only, as OpenAI's do: a content delta
     carries, under "logprobs", those of the tokens whose text it shows; tokens whose text became a call,
     markup or reasoning are dropped.
@@ -40,16 +46,22 @@ class ChoiceBuilder:
         syntax: CallSyntax,
         answered: frozenset[tuple[str, str]] = frozenset(),
         *,
+        grounds: Conversation | None = None,
         new_id: Callable[[], str] = new_call_id,
     ) -> None:
         parse = tools is not None and tools.mode != "none"  # "none": nothing is converted
         self._parser = ToolCallParser(syntax, tools.allowed) if parse and tools else None
         self._answered = answered
         self._new_id = new_id  # the format's call ids (Mistral's templates accept only 9 characters)
-        self._held: list[Delta] | None = [] if answered and self._parser else None
+        self._grounds = grounds if self._parser else None
+        self._held: list[Delta] | None = [] if (answered or self._grounds) and self._parser else None
+        self._later: list[Delta] | None = None  # a later call being held until it is complete
+        self._later_arguments = ""
         self._pending: list[tuple[str, Sequence[TokenLogprob]]] = []  # fed text not yet shown as content
         self.n_calls = 0
         self.repeated = False
+        self.ungrounded = False
+        self.cut = False
 
     def feed(self, text: str, logprobs: Sequence[TokenLogprob] = ()) -> list[Delta]:
         if logprobs or self._pending:
@@ -92,17 +104,49 @@ class ChoiceBuilder:
 
     def _release(self, deltas: list[Delta], *, final: bool) -> list[Delta]:
         if self._held is None:
-            return deltas
+            return self._hold_later(deltas, final=final)
         self._held += deltas
         message = merge(self._held)
         calls = message.get("tool_calls", [])
         if calls and _complete(calls[0]["function"]["arguments"]):
             first = calls[0]["function"]
             self.repeated = (first["name"], canonical_json(json.loads(first["arguments"]))) in self._answered
+            grounds = self._grounds
+            made_up = grounds is not None and grounds.ungrounded(first["arguments"])
+            self.ungrounded = not self.repeated and made_up
         elif not (final or (message["content"] or "").strip()):
             return []  # still undecided: keep holding
         held, self._held = self._held, None
-        return [] if self.repeated else held
+        return [] if self.repeated or self.ungrounded else self._hold_later(held, final=final)
+
+    def _hold_later(self, deltas: list[Delta], *, final: bool) -> list[Delta]:
+        """`deltas`, less any later call not yet complete (held) or made up (`cut`, with all after it)."""
+        if self._grounds is None:
+            return deltas
+        out: list[Delta] = []
+        index = self.n_calls - 1  # of the call being held, set when it begins
+        for delta in deltas:
+            if self.cut:
+                break
+            parts = delta.get("tool_calls", ())
+            if parts and "id" in parts[0] and parts[0]["index"] >= 1:
+                out += self._later or []
+                self._later, self._later_arguments, index = [], "", parts[0]["index"]
+            if self._later is None:
+                out.append(delta)
+                continue
+            self._later.append(delta)
+            self._later_arguments += "".join(p["function"]["arguments"] for p in parts)
+            if parts and _complete(self._later_arguments):
+                if self._grounds.ungrounded(self._later_arguments):
+                    self.cut, self.n_calls = True, index  # the calls before it
+                else:
+                    out += self._later
+                self._later = None
+        if final and self._later and not self.cut:
+            out += self._later
+            self._later = None
+        return out
 
     def finish_reason(self, engine_reason: str) -> str:
         return "tool_calls" if self.n_calls and engine_reason == "stop" else engine_reason
@@ -114,7 +158,7 @@ class ChoiceBuilder:
             case Reasoning(text=text):
                 return {"reasoning_content": text}
             case CallBegin(index=index, name=name):
-                self.n_calls += 1
+                self.n_calls += 0 if self.cut else 1
                 call = {"index": index, "id": self._new_id(), "type": "function"}
                 return {"tool_calls": [call | {"function": {"name": name, "arguments": ""}}]}
             case CallArgs(index=index, text=text):

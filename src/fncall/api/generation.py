@@ -159,6 +159,8 @@ class Generation:
                     else:
                         out = builder.finish()
                     self._timestamp(event)
+                    if builder.cut:  # a made-up later call: the turn ends with the calls before it
+                        self._seq.cancel()
                     switch = _next_plan(plan, builder, event)
                     if switch is not None:
                         self._seq.cancel()
@@ -170,7 +172,7 @@ class Generation:
                         yield delta
                     if isinstance(event, Finished):
                         self._calls = builder.n_calls
-                        reason = builder.finish_reason(event.reason)
+                        reason = builder.finish_reason("stop" if builder.cut else event.reason)
                         used = usage(event, self._discarded_tokens)
                         yield Done(reason, used, event.error, event.stop_sequence)
                         return
@@ -180,7 +182,9 @@ class Generation:
 
     def _builder(self, plan: Plan) -> ChoiceBuilder:
         fmt = self._rt.tool_format
-        return ChoiceBuilder(plan.tools, fmt.syntax, plan.answered, new_id=fmt.new_call_id)
+        return ChoiceBuilder(
+            plan.tools, fmt.syntax, plan.answered, grounds=plan.grounds, new_id=fmt.new_call_id
+        )
 
     def _timestamp(self, event: TextDelta | Finished) -> None:
         if isinstance(event, Finished):
@@ -233,6 +237,8 @@ def _next_plan(plan: Plan, builder: ChoiceBuilder, event: Event) -> Plan | None:
     the tools and the closing sentence it answers from the results (README, "Call decisions")."""
     if builder.repeated:
         return plan.answer or plan.retry
+    if builder.ungrounded:  # a first call whose values are all made up (tools/grounding.py)
+        return plan.text
     if isinstance(event, Finished) and event.completion_tokens == 0 and not builder.n_calls:
         return plan.answer
     return None

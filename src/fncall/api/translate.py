@@ -23,8 +23,10 @@ from fncall.engine.sequence import Constraint, GenerationRequest
 from fncall.errors import InvalidParam
 from fncall.models.sampling import OPENAI, SamplingDefaults
 from fncall.runtime import Runtime
+from fncall.tools import grounding
 from fncall.tools.constraint import GrammarError
 from fncall.tools.grammar import OutputSchema
+from fncall.tools.grounding import Conversation
 from fncall.tools.render import prompt_inputs
 from fncall.tools.spec import ToolRequest, parse_tool_request
 
@@ -46,6 +48,12 @@ class Plan:
     # conversation as it is and a text choice ends that attempt at once, unseen; this plan then writes
     # the answer, with the closing sentence that keeps answers to the results (tools/render.py).
     answer: Plan | None = None
+    # auto mode (Runtime.ground_calls): the conversation's words and numbers, against which a call whose
+    # values are all made up is recognised (tools/grounding.py, api/choices.py) ...
+    grounds: Conversation | None = None
+    # ... and what runs when the answer's first call is such a call: the conversation with calls barred
+    # (after tool results, the answer's plan, whose own `text` is `retry`).
+    text: Plan | None = None
 
 
 def check_supported(req: ChatCompletionRequest) -> None:
@@ -73,6 +81,7 @@ def for_choice(plan: Plan, index: int) -> Plan:
         generation=replace(plan.generation, params=params),
         retry=None if plan.retry is None else for_choice(plan.retry, index),
         answer=None if plan.answer is None else for_choice(plan.answer, index),
+        text=None if plan.text is None else for_choice(plan.text, index),
     )
 
 
@@ -162,12 +171,17 @@ def generation_plan(rt: Runtime, req: ChatCompletionRequest) -> Plan:
         generation = _generation(rt, messages, tools, params, hint=after_results and not decides)
         if output is not None and (tools is None or tools.mode in ("auto", "none")):
             generation = replace(generation, constraint_factory=_output_constraint(rt, output, tools))
-        retry = answer = None
+        retry = answer = text = grounds = None
         if after_results and tools is not None and output is None:
             no_calls = replace(tools, mode="none")
             retry = Plan(_generation(rt, messages, None, params, ban=no_calls), None)
             if decides:
                 answer = _answer_plan(rt, messages, tools, params, retry)
+        if tools is not None and output is None and rt.grounds_calls(tools):
+            grounds = grounding.from_messages(messages, [t.as_template_tool() for t in tools.tools])
+            if answer is not None:
+                answer = replace(answer, grounds=grounds, text=retry)
+            text = answer or retry or _text_plan(rt, messages, tools, params)
     except InvalidParam as exc:
         param = legacy_functions.param(exc.param) if legacy_functions.is_legacy(original) else exc.param
         raise APIError(exc.message, param=param, code="invalid_value") from exc
@@ -177,7 +191,15 @@ def generation_plan(rt: Runtime, req: ChatCompletionRequest) -> Plan:
         raise APIError(
             f"The tools' parameter schemas could not be compiled into a grammar: {exc}", param="tools"
         ) from exc
-    return Plan(generation, tools, answered_calls(messages), retry, answer)
+    return Plan(generation, tools, answered_calls(messages), retry, answer, grounds, text)
+
+
+def _text_plan(
+    rt: Runtime, messages: list[dict[str, Any]], tools: ToolRequest, params: SamplingParams
+) -> Plan:
+    """The answer without the tools, as `retry` after results: with the tool definitions in the prompt
+    and calls barred, the model writes the call it wanted as a JSON block in its text instead."""
+    return Plan(_generation(rt, messages, None, params, ban=replace(tools, mode="none")), None)
 
 
 def _output_constraint(
