@@ -51,7 +51,7 @@ class Plan:
     # auto mode (Runtime.ground_calls): the conversation's words and numbers, against which a call whose
     # values are all made up is recognised (tools/grounding.py, api/choices.py) ...
     grounds: Conversation | None = None
-    # ... and what runs when the answer's first call is such a call: the conversation with calls barred
+    # ... and what runs when the answer's first call is such a call: the conversation without the tools
     # (after tool results, the answer's plan, whose own `text` is `retry`).
     text: Plan | None = None
 
@@ -173,8 +173,7 @@ def generation_plan(rt: Runtime, req: ChatCompletionRequest) -> Plan:
             generation = replace(generation, constraint_factory=_output_constraint(rt, output, tools))
         retry = answer = text = grounds = None
         if after_results and tools is not None and output is None:
-            no_calls = replace(tools, mode="none")
-            retry = Plan(_generation(rt, messages, None, params, ban=no_calls), None)
+            retry = _text_plan(rt, messages, tools, params)
             if decides:
                 answer = _answer_plan(rt, messages, tools, params, retry)
         if tools is not None and output is None and rt.grounds_calls(tools):
@@ -197,8 +196,9 @@ def generation_plan(rt: Runtime, req: ChatCompletionRequest) -> Plan:
 def _text_plan(
     rt: Runtime, messages: list[dict[str, Any]], tools: ToolRequest, params: SamplingParams
 ) -> Plan:
-    """The answer without the tools, as `retry` after results: with the tool definitions in the prompt
-    and calls barred, the model writes the call it wanted as a JSON block in its text instead."""
+    """The conversation without the tool definitions (calls barred): `retry` after results, and the
+    text answer for a made-up first call. With the tools in the prompt and calls barred, the model
+    writes the call it wanted as a JSON block in its text instead."""
     return Plan(_generation(rt, messages, None, params, ban=replace(tools, mode="none")), None)
 
 
