@@ -232,25 +232,35 @@ def tools_ttft(client: OpenAI, model: str) -> list[Row]:
     ]
 
 
-def prefill(client: OpenAI, model: str) -> list[Row]:
+def prefill(client: OpenAI, model: str, runs: int) -> list[Row]:
     """Cold prompt processing, one token out: ~4k tokens of plain text, and the 12 tools after a ~1.4k-token
     conversation (the tools' grammar is compiled by then: this is prompt processing alone). Each opens
-    with text no earlier request had, so nothing is cached."""
+    with text no earlier request had, so nothing is cached. Median of `runs`, so that one slow prompt
+    does not decide a ratio whose target is parity (run to run both servers stay within ±2 % when idle)."""
     rows: list[Row] = []
-    plain = user(f"(prefill {time.time_ns()}) " + PARAGRAPH * 46 + "Summarise this text in one sentence.")
-    history = [
-        {"role": "system", "content": f"Travel assistant (prefill {time.time_ns()})."},
-        *user(PARAGRAPH * 15 + "Is any of this relevant to travel?"),
-        {"role": "assistant", "content": "Not directly; it is a history of computing."},
-        *user("Then what's the weather in Oslo?"),
-    ]
+
+    def plain() -> list[dict[str, Any]]:
+        return user(f"(prefill {time.time_ns()}) " + PARAGRAPH * 46 + "Summarise this text in one sentence.")
+
+    def history() -> list[dict[str, Any]]:
+        return [
+            {"role": "system", "content": f"Travel assistant (prefill {time.time_ns()})."},
+            *user(PARAGRAPH * 15 + "Is any of this relevant to travel?"),
+            {"role": "assistant", "content": "Not directly; it is a history of computing."},
+            *user("Then what's the weather in Oslo?"),
+        ]
+
     for label, messages, kw in (
         ("~4k tokens of text", plain, {}),
         ("12 tools + history", history, {"tools": TOOLS}),
     ):
-        timing = stream(client, model, messages, 1, temperature=0.0, **kw)  # as first_token
-        seconds, tokens = timing.last - timing.sent, timing.prompt_tokens
-        rows.append((f"cold prompt, {label}: prompt processing", tokens / seconds, "tok/s"))
+        rates, tokens = [], 0
+        for _ in range(runs):
+            timing = stream(client, model, messages(), 1, temperature=0.0, **kw)  # as first_token
+            tokens = timing.prompt_tokens
+            rates.append(tokens / (timing.last - timing.sent))
+        print(f"  cold prompt, {label}: " + ", ".join(f"{r:.1f}" for r in rates) + " tok/s", flush=True)
+        rows.append((f"cold prompt, {label}: prompt processing", statistics.median(rates), "tok/s"))
         rows.append((f"cold prompt, {label}: prompt tokens", float(tokens), "tok"))
     return rows
 
@@ -284,18 +294,22 @@ def grammar(client: OpenAI, model: str, plain: float | None) -> list[Row]:
     ]
 
 
-def run_workloads(base_url: str, pid: int, runs: int) -> list[Row]:
+def run_workloads(base_url: str, pid: int, runs: int, only: str | None = None) -> list[Row]:
     client = OpenAI(base_url=base_url, api_key="unused", timeout=1800, max_retries=0)
     model = client.models.list().data[0].id
     stream(client, model, user("Say hi."), 4, temperature=0.0)  # warm-up: page in the weights
     cpu_before, began = foreign_cpu_s(pid), time.perf_counter()
-    rows = single(client, model, runs)
-    rows += single_sampled(client, model, runs)
-    rows += concurrent(client, model, 4) + concurrent(client, model, 8)
-    rows += tools_ttft(client, model)  # the tools are new to the server here: the cold figure is cold
-    rows += prefill(client, model)
-    rows += agent_loop(client, model)
-    rows += grammar(client, model, rows[0][1])
+    if only == "prefill":
+        first_token(client, model, user("What's the weather in Oslo?"), tools=TOOLS)  # compiles the grammar
+        rows = prefill(client, model, runs)
+    else:
+        rows = single(client, model, runs)
+        rows += single_sampled(client, model, runs)
+        rows += concurrent(client, model, 4) + concurrent(client, model, 8)
+        rows += tools_ttft(client, model)  # the tools are new to the server here: the cold figure is cold
+        rows += prefill(client, model, runs)
+        rows += agent_loop(client, model)
+        rows += grammar(client, model, rows[0][1])
     rows.append(("peak RSS", peak_rss_mib(pid), "MiB"))
     cpu_after = foreign_cpu_s(pid)
     busy = (cpu_after - cpu_before) / (time.perf_counter() - began) if cpu_after and cpu_before else None
@@ -311,6 +325,7 @@ def llama_server(gguf: Path, threads: int, slots: int, ctx: int) -> Iterator[tup
     cmd = [str(llama_server_path()), "-m", str(gguf), "--jinja", "-t", str(threads), "-tb", str(threads)]
     cmd += ["-np", str(slots), "-c", str(ctx * slots), "--kv-unified", "--no-webui"]
     cmd += ["--host", "127.0.0.1", "--port", str(port)]
+    (ROOT / "bench/results").mkdir(exist_ok=True)  # a fresh clone has no results folder yet
     log = open(ROOT / "bench/results/llama-server.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -363,7 +378,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--slots", type=int, default=4, help="parallel slots of both servers")
     parser.add_argument("--ctx", type=int, default=4096, help="context per slot")
-    parser.add_argument("--runs", type=int, default=3, help="repeats of the one-stream workload")
+    parser.add_argument("--runs", type=int, default=3, help="repeats of the one-stream and prefill workloads")
+    parser.add_argument("--workloads", choices=("all", "prefill"), default="all", help="prefill: only that")
     parser.add_argument("--only", choices=list(SERVERS), help="run one server only (no ratio)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/vs_llama_server.json")
     args = parser.parse_args()
@@ -376,7 +392,7 @@ def main() -> int:
             continue
         print(f"benchmarking {name} ...", flush=True)
         with server(gguf, args.threads, args.slots, args.ctx) as (base_url, pid):
-            results[name] = run_workloads(base_url, pid, args.runs)
+            results[name] = run_workloads(base_url, pid, args.runs, args.workloads)
     if len(results) == 2:
         print_table(results)
     report = {
@@ -388,6 +404,7 @@ def main() -> int:
         "threads": args.threads,
         "slots": args.slots,
         "ctx_per_slot": args.ctx,
+        "workloads": args.workloads,
         "figures": {
             name: {label: {"value": v, "unit": u} for label, v, u in rows} for name, rows in results.items()
         },
