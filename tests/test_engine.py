@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import queue
+import threading
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pytest
@@ -380,6 +382,27 @@ def test_start_warms_up_and_leaves_the_cache_empty(tiny_model: LlamaModel) -> No
             engine, tiny_model.tokenize("Hello", add_special=False), SamplingParams(max_tokens=2)
         )
         assert result.done.cached_tokens == 0
+    finally:
+        engine.stop()
+
+
+def test_every_decode_runs_on_the_engine_thread(tiny_model: LlamaModel) -> None:
+    """The warm-up decodes on the engine thread too: a decode from another thread gives llama.cpp a
+    second OpenMP team, which slowed every later step by a quarter (see Engine._warm_up)."""
+    engine = Engine(tiny_model, EngineConfig(n_ctx=256, n_slots=2, n_threads=1, n_batch=64))
+    threads: list[str] = []
+    decode = engine.ctx.decode
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return decode(*args, **kwargs)
+
+    engine.ctx.decode = recording  # type: ignore[method-assign]
+    engine.start()
+    try:
+        assert threads == ["fncall-engine"]  # start() returned after the warm-up, not before
+        generate(engine, tiny_model.tokenize("Hello", add_special=False), SamplingParams(max_tokens=3))
+        assert len(threads) > 1 and set(threads) == {"fncall-engine"}
     finally:
         engine.stop()
 

@@ -102,6 +102,7 @@ class Engine:
         self._wakeups: queue.SimpleQueue[bool] = queue.SimpleQueue()  # True = stop
         self._lock = threading.Lock()  # guards the scheduler's queue bound between submit and the thread
         self._thread = threading.Thread(target=self._run, name="fncall-engine", daemon=True)
+        self._warmed = threading.Event()
         # Grammar masks depend only on tokens already accepted, so they are computed while the batch
         # decodes (llguidance and llama_decode both release the GIL) instead of after it.
         self._kv_tokens = 0
@@ -110,14 +111,18 @@ class Engine:
     # -- public, thread-safe ----------------------------------------------------------------------
 
     def start(self) -> None:
-        self._warm_up()
+        """Starts the engine thread and returns once it has warmed up (see _warm_up)."""
         self._thread.start()
+        self._warmed.wait()
 
     def _warm_up(self) -> None:
         """Decodes one token and drops it before serving, as llama-server does: a process's first
         llama_decode faults in every page of the memory-mapped weights and sets up the threads, which
         otherwise lands on the first request (about 1 s of the default model's first token after a
-        restart; README, "Prefixes on disk")."""
+        restart; README, "Prefixes on disk"). It runs on the engine thread, like every later decode:
+        the wheel's llama.cpp runs each decode on an OpenMP team that belongs to the calling thread, and
+        a warm-up from the main thread (a second team) left every later step 24 % slower (default
+        model, one stream, 2 threads: 12.6 against 16.7 tok/s; README, "vs llama-server")."""
         try:
             self.ctx.decode([BatchEntry(0, (0,), 0, True)])
         except LlamaError:
@@ -185,6 +190,10 @@ class Engine:
     # -- engine thread ---------------------------------------------------------------------------
 
     def _run(self) -> None:
+        try:
+            self._warm_up()
+        finally:
+            self._warmed.set()
         while True:
             try:  # block only when idle; otherwise just drain the wake-ups of new arrivals
                 if self._wakeups.get(block=not self.scheduler.has_work()):
