@@ -294,12 +294,12 @@ def grammar(client: OpenAI, model: str, plain: float | None) -> list[Row]:
     ]
 
 
-def run_workloads(base_url: str, pid: int, runs: int, only: str | None = None) -> list[Row]:
+def run_workloads(base_url: str, pid: int, runs: int, workloads: str = "all") -> list[Row]:
     client = OpenAI(base_url=base_url, api_key="unused", timeout=1800, max_retries=0)
     model = client.models.list().data[0].id
     stream(client, model, user("Say hi."), 4, temperature=0.0)  # warm-up: page in the weights
     cpu_before, began = foreign_cpu_s(pid), time.perf_counter()
-    if only == "prefill":
+    if workloads == "prefill":
         first_token(client, model, user("What's the weather in Oslo?"), tools=TOOLS)  # compiles the grammar
         rows = prefill(client, model, runs)
     else:

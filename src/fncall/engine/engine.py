@@ -122,7 +122,8 @@ class Engine:
         restart; README, "Prefixes on disk"). It runs on the engine thread, like every later decode:
         the wheel's llama.cpp runs each decode on an OpenMP team that belongs to the calling thread, and
         a warm-up from the main thread (a second team) left every later step 24 % slower (default
-        model, one stream, 2 threads: 12.6 against 16.7 tok/s; README, "vs llama-server")."""
+        model, one stream, 2 threads: 12.6 against 16.7 tok/s; README, "Side by side with llama.cpp's
+        server", run D)."""
         try:
             self.ctx.decode([BatchEntry(0, (0,), 0, True)])
         except LlamaError:
