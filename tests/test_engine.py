@@ -417,3 +417,50 @@ def test_a_batch_over_n_batch_is_refused_before_it_is_written(tiny_model: LlamaM
         assert ctx.sequence_length(0) == 8
     finally:
         ctx.close()
+
+
+def test_idle_prefixes_are_parked_in_host_memory_and_reused(tiny_model: LlamaModel) -> None:
+    """With a host-memory tier, an admission leaves no idle slot holding cells (they would slow everyone's
+    attention), and a prompt that starts with a parked prefix still skips its prefill."""
+    config = EngineConfig(n_ctx=512, n_slots=2, n_threads=1, n_batch=128, host_cache_bytes=64 << 20)
+    engine = Engine(tiny_model, config)
+    engine.start()
+    try:
+        first = chat(tiny_model, SYSTEM, "Name a fruit.")
+        second = chat(tiny_model, SYSTEM, "Name a planet.")
+        shared = next(i for i, (a, b) in enumerate(zip(first, second, strict=False)) if a != b)
+        params = SamplingParams(temperature=0, max_tokens=8)
+        cold = generate(engine, first, params)
+        other = generate(engine, tiny_model.tokenize("Count to ten.", add_special=False), params)
+        assert other.seq.slot != cold.seq.slot
+        assert engine.ctx.sequence_length(cold.seq.slot) == 0  # parked when `other` was admitted
+        assert engine.stats().host.entries == 1  # type: ignore[union-attr]
+        warm = generate(engine, second, params)
+        assert warm.done.cached_tokens == shared
+        again = generate(engine, first, params)
+        assert again.done.cached_tokens == len(first) - 1 and again.text == cold.text
+        assert_kv_matches_books(engine)
+        host = engine.stats().host
+        assert host is not None and host.hits >= 1 and host.bytes > 0
+        assert any(p[:shared] == tuple(first[:shared]) for p in engine.cached_prefixes())
+    finally:
+        engine.stop()
+
+
+def test_a_parked_state_gives_the_logits_of_a_fresh_decode(tiny_model: LlamaModel) -> None:
+    """A sequence's cells copied out (llama_state_seq_get_data), loaded into another slot, cut, and the
+    rest decoded there: the logits of decoding the whole prompt, within llama.cpp's placement noise."""
+    ctx = LlamaContext(tiny_model, n_ctx_seq=512, n_seq=3, n_threads=1, n_batch=256)
+    try:
+        prompt = chat(tiny_model, SYSTEM, "Name a fruit.")
+        (whole,) = ctx.decode([BatchEntry(0, prompt, 0, True)])
+        state = ctx.seq_state(0)
+        ctx.clear_sequence(0)
+        ctx.decode([BatchEntry(1, chat(tiny_model, SYSTEM, "Name a planet."), 0, False)])  # other cells
+        k = len(prompt) - 12
+        assert ctx.load_seq_state(2, memoryview(state)) and ctx.truncate(2, k)
+        assert ctx.sequence_length(2) == k
+        (rest,) = ctx.decode([BatchEntry(2, prompt[k:], k, True)])
+    finally:
+        ctx.close()
+    assert np.corrcoef(whole, rest)[0, 1] > 0.998 and np.abs(whole - rest).max() < 2.0

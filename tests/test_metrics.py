@@ -18,6 +18,7 @@ from fncall.api.generation import CompletionStats
 from fncall.api.metrics import Metrics, route_label
 from fncall.engine.engine import EngineStats
 from fncall.engine.prefix_disk import DiskCacheStats
+from fncall.engine.prefix_host import HostCacheStats
 from tests.conftest import Server, start_server, stop_server
 
 ASK = [{"role": "user", "content": "What is the capital of France?"}]
@@ -90,6 +91,18 @@ def test_disk_cache_metrics_appear_only_when_it_is_on() -> None:
     assert value(on, "fncall_prefix_disk_read_bytes_total") == 700
     assert value(on, "fncall_prefix_disk_save_seconds_total") == 0.5
     assert value(on, "fncall_prefix_disk_bytes") == 600 and value(on, "fncall_prefix_disk_entries") == 5
+
+
+def test_host_cache_metrics_appear_only_when_it_is_on() -> None:
+    base = dict(n_slots=1, running=0, waiting=0, free_slots=1, retained_tokens=0, kv_tokens=0)
+    off = samples(_exposition(Metrics(lambda: EngineStats(**base))))
+    assert not any(name.startswith("fncall_prefix_ram_") for name, _ in off)
+    host = HostCacheStats(2, 300, 9000, 4, 3, 1, 0.125, 0.25)
+    on = samples(_exposition(Metrics(lambda: EngineStats(**base, host=host))))
+    assert value(on, "fncall_prefix_ram_parks_total") == 4 and value(on, "fncall_prefix_ram_hits_total") == 3
+    assert value(on, "fncall_prefix_ram_evictions_total") == 1
+    assert value(on, "fncall_prefix_ram_load_seconds_total") == 0.25
+    assert value(on, "fncall_prefix_ram_tokens") == 300 and value(on, "fncall_prefix_ram_bytes") == 9000
 
 
 def _exposition(metrics: Metrics) -> str:

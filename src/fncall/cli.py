@@ -31,6 +31,11 @@ _SERVE_FLAGS: dict[str, tuple[type, str, str]] = {
         "prefix_cache_disk_mb",
         "MiB of disk for prompt prefixes kept across restarts, in the cache directory (0 = off)",
     ),
+    "--prefix-cache-ram-mb": (
+        int,
+        "prefix_cache_ram_mb",
+        "MiB of host memory for idle slots' prompt prefixes (0 = idle slots keep them in the KV cache)",
+    ),
     "--prefix-cache-disk-min-tokens": (
         int,
         "prefix_cache_disk_min_tokens",

@@ -29,6 +29,10 @@ class ServerConfig:
     # Prompt prefixes kept on disk across restarts (engine/prefix_disk.py): MiB bound, 0 = off.
     prefix_cache_disk_mb: int = 0
     prefix_cache_disk_min_tokens: int = 256  # shortest prefix worth saving
+    # Idle slots' prefixes parked in host memory, so that the KV cache holds only running sequences
+    # (engine/prefix_host.py): MiB bound, 0 = idle slots keep their cells instead. About 28 KiB a token
+    # for the default model: 2 GiB holds ~75k tokens.
+    prefix_cache_ram_mb: int = 2048
     max_n: int = 8  # choices one chat request may ask for (`n`); more is a 400
     log_level: str = "info"
     # Bearer keys for every /v1 route and /metrics; empty = open. repr=False keeps them out of logs.
@@ -82,6 +86,8 @@ class ServerConfig:
             parse_thresholds(self.call_threshold)
         if self.prefix_cache_disk_mb < 0:
             raise ValueError(f"prefix_cache_disk_mb must be at least 0, got {self.prefix_cache_disk_mb}")
+        if self.prefix_cache_ram_mb < 0:
+            raise ValueError(f"prefix_cache_ram_mb must be at least 0, got {self.prefix_cache_ram_mb}")
         if self.prefix_cache_disk_min_tokens < 1:
             raise ValueError("prefix_cache_disk_min_tokens must be at least 1")
         if self.max_n < 1:

@@ -95,6 +95,7 @@ class Runtime:
             n_threads=config.n_threads,
             max_waiting=config.max_waiting,
             disk_cache=_disk_cache(config),
+            host_cache_bytes=config.prefix_cache_ram_mb * 1024 * 1024,
             jump_forward=config.jump_forward,
         )
         # The grammar library's per-model tokenizer (~1.5 s for a 150k vocabulary) builds on a thread while
@@ -121,6 +122,13 @@ class Runtime:
         packaged = PACKAGED[config.model].sampling if config.model in PACKAGED else {}
         sampling = resolve(metadata=model.metadata, packaged=packaged, override=config.sampling_defaults)
         log.info("sampling defaults for parameters a request omits: %s", sampling.describe())
+        log.info(
+            "prefix cache: idle slots' prefixes %s; on disk %s",
+            f"parked in up to {config.prefix_cache_ram_mb} MiB of memory"
+            if config.prefix_cache_ram_mb
+            else "kept in the KV cache",
+            f"up to {config.prefix_cache_disk_mb} MiB" if config.prefix_cache_disk_mb else "off",
+        )
         grammars.join_warm_up()
         return cls(
             model=model,

@@ -18,6 +18,7 @@ from starlette.responses import Response
 from fncall.api.generation import CompletionStats
 from fncall.engine.engine import EngineStats
 from fncall.engine.prefix_disk import DiskCacheStats
+from fncall.engine.prefix_host import HostCacheStats
 
 # Latency buckets from a fast token on a small model to a long completion on a big one.
 _LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -66,6 +67,27 @@ class EngineCollector(Collector):
             yield GaugeMetricFamily(name, text, value=value)
         if s.disk is not None:
             yield from _disk_metrics(s.disk)
+        if s.host is not None:
+            yield from _host_metrics(s.host)
+
+
+def _host_metrics(h: HostCacheStats) -> Iterator[Metric]:
+    """Idle slots' prefixes parked in host memory (--prefix-cache-ram-mb), when that is on."""
+    p = "fncall_prefix_ram_"
+    for name, text, count in (
+        ("parks", "Idle slots' prefixes copied to host memory (and cleared from the KV cache).", h.parks),
+        ("hits", "Parked prefixes copied back into a slot.", h.hits),
+        ("evictions", "Parked prefixes dropped by the size bound.", h.evictions),
+        ("park_seconds", "Engine-thread time spent copying prefixes out.", h.park_seconds),
+        ("load_seconds", "Engine-thread time spent copying prefixes back.", h.load_seconds),
+    ):
+        yield CounterMetricFamily(p + name, text, value=count)
+    for name, text, value in (
+        ("entries", "Prefixes parked in host memory.", h.entries),
+        ("tokens", "Tokens of the prefixes parked in host memory.", h.tokens),
+        ("bytes", "Bytes of the prefixes parked in host memory.", h.bytes),
+    ):
+        yield GaugeMetricFamily(p + name, text, value=value)
 
 
 def _disk_metrics(d: DiskCacheStats) -> Iterator[Metric]:

@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from fncall.engine.llama import BatchEntry, LlamaContext, LlamaError, LlamaModel
 from fncall.engine.prefix_disk import DiskCacheConfig, DiskCacheStats, DiskPrefixCache
+from fncall.engine.prefix_host import HostCacheStats, HostPrefixes
 from fncall.engine.sampling import sample, token_logprob
 from fncall.engine.scheduler import Scheduler, Work
 from fncall.engine.sequence import (
@@ -43,6 +44,9 @@ class EngineConfig:
     n_batch: int = 512  # token budget of one step
     max_waiting: int = 64
     disk_cache: DiskCacheConfig | None = None  # prefixes kept on disk across restarts; None = off
+    # Idle slots' prefixes copied to host memory and cleared at each admission (engine/prefix_host.py),
+    # bounded by this many bytes; 0 = idle slots keep their cells in the KV cache instead.
+    host_cache_bytes: int = 0
     # Append the tokens a constraint forces without sampling them; they are decoded in the next step in
     # one chunk with the last sampled token (see Engine._jump_forward). Not for requests with logprobs.
     jump_forward: bool = False
@@ -51,6 +55,8 @@ class EngineConfig:
         for name in ("n_ctx", "n_slots", "n_threads", "n_batch", "max_waiting"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
+        if self.host_cache_bytes < 0:
+            raise ValueError("host_cache_bytes must be at least 0")
 
 
 @dataclass(slots=True, frozen=True, kw_only=True)
@@ -62,6 +68,7 @@ class EngineStats:
     retained_tokens: int  # KV kept by free slots for prefix reuse (bounded by n_slots * n_ctx)
     kv_tokens: int  # positions llama.cpp's cache holds over all slots, after the last engine step
     disk: DiskCacheStats | None = None  # the prefix disk cache's counters, when it is on
+    host: HostCacheStats | None = None  # prefixes parked in host memory, when that is on
 
 
 class PromptTooLong(ValueError):
@@ -92,12 +99,14 @@ class Engine:
             n_batch=config.n_batch,
         )
         self.disk = DiskPrefixCache(config.disk_cache, model.path, self.ctx) if config.disk_cache else None
+        self.host = HostPrefixes(self.ctx, config.host_cache_bytes) if config.host_cache_bytes else None
         self.scheduler = Scheduler(
             n_slots=config.n_slots,
             token_budget=config.n_batch,
             max_waiting=config.max_waiting,
             memory=self.ctx,
             store=self.disk,
+            parking=self.host,
         )
         self._wakeups: queue.SimpleQueue[bool] = queue.SimpleQueue()  # True = stop
         self._lock = threading.Lock()  # guards the scheduler's queue bound between submit and the thread
@@ -175,6 +184,7 @@ class Engine:
                 retained_tokens=self.scheduler.retained_tokens,
                 kv_tokens=self._kv_tokens,
                 disk=self.disk.stats() if self.disk else None,
+                host=self.host.stats() if self.host else None,
             )
 
     @property
@@ -183,10 +193,12 @@ class Engine:
         return self._thread.is_alive()
 
     def cached_prefixes(self) -> list[tuple[int, ...]]:
-        """The tokens each slot's KV cells hold, copied (for routing requests to the engine that holds
-        their prefix). tuple() of a list is atomic under the GIL, so a slot being extended is safe."""
+        """The tokens each slot's KV cells hold, copied, and the prefixes parked in host memory (for
+        routing requests to the engine that holds their prefix). tuple() of a list is atomic under the
+        GIL, so a slot being extended is safe."""
         with self._lock:
-            return [tuple(tokens) for tokens in self.scheduler.cached]
+            parked = self.host.prefixes() if self.host else []
+            return [tuple(tokens) for tokens in self.scheduler.cached] + parked
 
     # -- engine thread ---------------------------------------------------------------------------
 

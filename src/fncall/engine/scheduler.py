@@ -7,13 +7,17 @@ tokens they hold. A new sequence goes to the free slot holding the longest prefi
 recently used on ties, so unrelated traffic evicts the coldest prefix), or gets a longer prefix shared
 from a running slot's cells; only the rest of the prompt is prefilled. A sequence whose prompt another is
 prefilling right now (the choices of one request with `n` > 1) waits for that prefill and then shares
-its cells (llama_memory_seq_cp) instead of computing them again.
+its cells (llama_memory_seq_cp) instead of computing them again. With a host-memory tier (`parking`,
+engine/prefix_host.py), an admission copies the other idle slots' cells out and clears them (cells kept
+in the unified cache slow everyone's attention), and a prompt that starts with a parked prefix gets it
+copied back.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections import deque
+from collections.abc import Sequence as Seq
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -49,6 +53,19 @@ class SlotMemory(Protocol):
         """Makes dst (empty) see the first n positions of src, sharing cells (no recompute)."""
 
 
+class Parking(Protocol):
+    """Prefixes copied out of idle slots into host memory (engine.prefix_host.HostPrefixes)."""
+
+    def park(self, slot: int, tokens: Seq[int]) -> None:
+        """Keeps a copy of the slot's cells (which hold `tokens`) and clears the slot."""
+
+    def longest(self, prompt: Seq[int], more_than: int) -> tuple[int, tuple[int, ...]] | None:
+        """(tokens shared, key) of the parked prefix sharing the most with prompt, if over more_than."""
+
+    def load(self, key: tuple[int, ...], slot: int, n: int) -> bool:
+        """Copies a parked prefix into slot, cut to n positions; False (slot emptied) if refused."""
+
+
 class PrefixStore(Protocol):
     """Prefixes kept outside the slots (engine.prefix_disk.DiskPrefixCache: on disk, across restarts)."""
 
@@ -78,9 +95,11 @@ class Scheduler:
         max_waiting: int,
         memory: SlotMemory,
         store: PrefixStore | None = None,
+        parking: Parking | None = None,
     ) -> None:
         self.n_slots = n_slots
         self.store = store
+        self.parking = parking
         self.token_budget = token_budget
         self.max_waiting = max_waiting
         self.memory = memory
@@ -173,12 +192,28 @@ class Scheduler:
             self.memory.truncate(slot, 0)
             n = 0
         del self.cached[slot][n:]
+        if self.parking is not None:
+            n = self._unpark(self.parking, slot, prompt[:limit], n)
         if self.store is not None:
             n = self._from_store(self.store, slot, prompt, n, limit)
         self.free_slots.remove(slot)
         self._last_used[slot] = next(self._clock)
         seq.slot = slot
         seq.n_cached = seq.n_reused = n
+        if self.parking is not None:
+            for idle in self.free_slots:
+                if self.cached[idle]:
+                    self.parking.park(idle, self.cached[idle])
+                    self.cached[idle].clear()
+
+    def _unpark(self, parking: Parking, slot: int, prompt: tuple[int, ...], n: int) -> int:
+        """Copies back a parked prefix of prompt longer than the n tokens the slot holds."""
+        found = parking.longest(prompt, n)
+        if found is None:
+            return n
+        m, key = found
+        self.cached[slot] = list(prompt[:m]) if parking.load(key, slot, m) else []
+        return len(self.cached[slot])
 
     def _from_store(self, store: PrefixStore, slot: int, prompt: tuple[int, ...], n: int, limit: int) -> int:
         """A longer prefix from the store, or else offer the store what the slot reuses."""
