@@ -1,9 +1,9 @@
 """fncall against llama.cpp's own server, side by side: same GGUF, same threads, same slot count.
 
 Starts `llama-server --jinja` (built by bench/llama_server.py from the llama.cpp inside the installed
-llama-cpp-python's sdist), runs every workload against it through the official `openai` SDK, stops it,
-then does the same with `fncall serve`, and prints each figure for both with the ratio. Servers run one
-at a time so they never share the cores. Not part of the pytest suite.
+llama-cpp-python's sdist) and `fncall serve`, runs each workload through the official `openai` SDK
+against one server and then the other (see run_interleaved), and prints each figure for both with the
+ratio. Only one server works at a time, so they never share the cores. Not part of the pytest suite.
 
     .venv/bin/python bench/vs_llama_server.py            # default model, 2 threads, 4 slots: ~15 min
 """
@@ -19,7 +19,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -294,26 +294,81 @@ def grammar(client: OpenAI, model: str, plain: float | None) -> list[Row]:
     ]
 
 
-def run_workloads(base_url: str, pid: int, runs: int, workloads: str = "all") -> list[Row]:
-    client = OpenAI(base_url=base_url, api_key="unused", timeout=1800, max_retries=0)
-    model = client.models.list().data[0].id
-    stream(client, model, user("Say hi."), 4, temperature=0.0)  # warm-up: page in the weights
-    cpu_before, began = foreign_cpu_s(pid), time.perf_counter()
+Workload = Callable[[OpenAI, str, list[Row]], list[Row]]  # (client, model, rows so far) -> new rows
+
+
+def compile_tools(client: OpenAI, model: str, rows: list[Row]) -> list[Row]:
+    """Measures nothing: the tools' grammar is compiled after it, so prefill figures are prompts alone."""
+    first_token(client, model, user("What's the weather in Oslo?"), tools=TOOLS)
+    return []
+
+
+def workload_steps(runs: int, workloads: str) -> list[Workload]:
+    """The workloads in order; each server runs every one of them, and the state one leaves in a server
+    (prefixes, slots) is part of what the next one measures."""
     if workloads == "prefill":
-        first_token(client, model, user("What's the weather in Oslo?"), tools=TOOLS)  # compiles the grammar
-        rows = prefill(client, model, runs)
-    else:
-        rows = single(client, model, runs)
-        rows += single_sampled(client, model, runs)
-        rows += concurrent(client, model, 4) + concurrent(client, model, 8)
-        rows += tools_ttft(client, model)  # the tools are new to the server here: the cold figure is cold
-        rows += prefill(client, model, runs)
-        rows += agent_loop(client, model)
-        rows += grammar(client, model, rows[0][1])
-    rows.append(("peak RSS", peak_rss_mib(pid), "MiB"))
-    cpu_after = foreign_cpu_s(pid)
-    busy = (cpu_after - cpu_before) / (time.perf_counter() - began) if cpu_after and cpu_before else None
-    return [*rows, ("other processes' CPU meanwhile", busy, "cores")]
+        return [compile_tools, lambda c, m, rows: prefill(c, m, runs)]
+    return [
+        lambda c, m, rows: single(c, m, runs),
+        lambda c, m, rows: single_sampled(c, m, runs),
+        lambda c, m, rows: concurrent(c, m, 4),
+        lambda c, m, rows: concurrent(c, m, 8),
+        lambda c, m, rows: tools_ttft(c, m),  # the tools are new to the server here: the cold figure is cold
+        lambda c, m, rows: prefill(c, m, runs),
+        lambda c, m, rows: agent_loop(c, m),
+        lambda c, m, rows: grammar(c, m, rows[0][1]),
+    ]
+
+
+@dataclass(slots=True)
+class Session:
+    """One running server under measurement: its client, the rows measured so far, and the CPU other
+    processes used while it worked (the other server waits idle meanwhile, so its spin shows here)."""
+
+    client: OpenAI
+    model: str
+    pid: int
+    rows: list[Row]
+    busy_s: float = 0.0  # wall time of this server's own workloads
+    foreign_s: float | None = 0.0  # CPU seconds of other processes meanwhile (None: not measurable)
+
+    @classmethod
+    def open(cls, base_url: str, pid: int) -> Session:
+        client = OpenAI(base_url=base_url, api_key="unused", timeout=1800, max_retries=0)
+        model = client.models.list().data[0].id
+        stream(client, model, user("Say hi."), 4, temperature=0.0)  # warm-up: page in the weights
+        return cls(client, model, pid, [])
+
+    def run(self, step: Workload) -> None:
+        cpu_before, began = foreign_cpu_s(self.pid), time.perf_counter()
+        self.rows += step(self.client, self.model, self.rows)
+        cpu_after = foreign_cpu_s(self.pid)
+        self.busy_s += time.perf_counter() - began
+        if cpu_before is None or cpu_after is None or self.foreign_s is None:
+            self.foreign_s = None
+        else:
+            self.foreign_s += cpu_after - cpu_before
+
+    def close(self) -> list[Row]:
+        busy = self.foreign_s / self.busy_s if self.foreign_s is not None and self.busy_s else None
+        return [
+            *self.rows,
+            ("peak RSS", peak_rss_mib(self.pid), "MiB"),
+            ("other processes' CPU meanwhile", busy, "cores"),
+        ]
+
+
+def run_interleaved(sessions: dict[str, Session], steps: list[Workload]) -> dict[str, list[Row]]:
+    """Each workload on every server before the next workload, the order of the servers reversed at
+    every step: the machine's speed drifts by several per cent over the minutes a full run takes, and
+    this way both servers meet the same drift instead of one running in the first half and the other in
+    the second. Only one server works at a time (the other waits idle)."""
+    names = list(sessions)
+    for i, step in enumerate(steps):
+        for name in names if i % 2 == 0 else names[::-1]:
+            print(f"  {name}: workload {i + 1} of {len(steps)}", flush=True)
+            sessions[name].run(step)
+    return {name: sessions[name].close() for name in names}
 
 
 # -- servers ------------------------------------------------------------------------------------------
@@ -386,13 +441,14 @@ def main() -> int:
     gguf = resolve_model(args.model).path
     llama_server_path()  # build before timing anything
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    results: dict[str, list[Row]] = {}
-    for name, server in SERVERS.items():
-        if args.only and name != args.only:
-            continue
-        print(f"benchmarking {name} ...", flush=True)
-        with server(gguf, args.threads, args.slots, args.ctx) as (base_url, pid):
-            results[name] = run_workloads(base_url, pid, args.runs, args.workloads)
+    with ExitStack() as stack:
+        sessions = {}
+        for name, server in SERVERS.items():
+            if not args.only or name == args.only:
+                print(f"starting {name} ...", flush=True)
+                base_url, pid = stack.enter_context(server(gguf, args.threads, args.slots, args.ctx))
+                sessions[name] = Session.open(base_url, pid)
+        results = run_interleaved(sessions, workload_steps(args.runs, args.workloads))
     if len(results) == 2:
         print_table(results)
     report = {
