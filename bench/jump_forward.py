@@ -134,6 +134,22 @@ def run(clients: dict[bool, tuple[OpenAI, str]], runs: int) -> list[Result]:
     return results
 
 
+def measure(model: str, threads: int, runs: int) -> list[Result]:
+    """Starts a server each way (one slot each) and runs every case on both."""
+    flags = ["--model", model, "--threads", str(threads), "--parallel", "1", "--log-level", "warning"]
+    with ExitStack() as stack:
+        clients = {}
+        for jf in (False, True):
+            server = stack.enter_context(
+                running_server(*flags, "--jump-forward" if jf else "--no-jump-forward")
+            )
+            clients[jf] = (
+                OpenAI(base_url=server.base_url, api_key="unused", max_retries=0, timeout=1800),
+                server.base_url,
+            )
+        return run(clients, runs)
+
+
 def print_table(results: list[Result]) -> None:
     print(
         f"{'case':<10} {'jump-forward':<12} {'median s':>9} {'tokens':>7} {'forced':>7} {'share':>6}  ratio"
@@ -160,27 +176,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5, help="measured requests per case and server")
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/jump_forward.json")
     args = parser.parse_args()
-    flags = [
-        "--model",
-        args.model,
-        "--threads",
-        str(args.threads),
-        "--parallel",
-        "1",
-        "--log-level",
-        "warning",
-    ]
-    with ExitStack() as stack:
-        clients = {}
-        for jf in (False, True):
-            server = stack.enter_context(
-                running_server(*flags, "--jump-forward" if jf else "--no-jump-forward")
-            )
-            clients[jf] = (
-                OpenAI(base_url=server.base_url, api_key="unused", max_retries=0, timeout=1800),
-                server.base_url,
-            )
-        results = run(clients, args.runs)
+    results = measure(args.model, args.threads, args.runs)
     print_table(results)
     report = {
         "benchmark": "jump_forward",

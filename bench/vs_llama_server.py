@@ -3,9 +3,11 @@
 Starts `llama-server --jinja` (built by bench/llama_server.py from the llama.cpp inside the installed
 llama-cpp-python's sdist) and `fncall serve`, runs each workload through the official `openai` SDK
 against one server and then the other (see run_interleaved), and prints each figure for both with the
-ratio. Only one server works at a time, so they never share the cores. Not part of the pytest suite.
+ratio. Only one server works at a time, so they never share the cores. Then the figures fncall has and
+llama-server has not: jump-forward on against off, and the 12-tool preamble after a restart with the
+prefix disk cache (fncall_only). Not part of the pytest suite.
 
-    .venv/bin/python bench/vs_llama_server.py            # default model, 2 threads, 4 slots: ~15 min
+    .venv/bin/python bench/vs_llama_server.py            # default model, 2 threads, 4 slots: ~18 min
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -418,6 +421,31 @@ def fncall_server(gguf: Path, threads: int, slots: int, ctx: int) -> Iterator[tu
 SERVERS: dict[str, Callable[..., Any]] = {"llama.cpp": llama_server, "fncall": fncall_server}
 
 
+def fncall_only(gguf: Path, args: argparse.Namespace) -> list[Row]:
+    """The issue's figures with no llama-server counterpart, in the same command: jump-forward on
+    against off (bench/jump_forward.py: same greedy calls, time to finish them) and the 12-tool preamble
+    after a restart with the prefix disk cache (bench/prefix_restart.py)."""
+    import jump_forward  # noqa: PLC0415 (here, not at the top: prefix_restart imports this module)
+    import prefix_restart  # noqa: PLC0415
+
+    results = jump_forward.measure(str(gguf), args.threads, args.runs)
+    off = {r.case: r for r in results if not r.jump_forward}
+    rows: list[Row] = []
+    for r in results:
+        if r.jump_forward:
+            base = off[r.case]
+            same = (r.calls, r.completion_tokens) == (base.calls, base.completion_tokens)
+            rows += [
+                (f"jump-forward, {r.case}: time to finish, on/off", r.median / base.median, "x"),
+                (f"  {r.case}: forced share of the call's tokens", r.forced_tokens / r.completion_tokens, ""),
+                (f"  {r.case}: same output with it off (1 = yes)", float(same), ""),
+            ]
+    with tempfile.TemporaryDirectory(prefix="fncall-prefix-bench-") as tmp:
+        disk = argparse.Namespace(threads=args.threads, slots=args.slots, ctx=args.ctx, mb=1024)
+        rows += prefix_restart.run(gguf, Path(tmp), disk)
+    return rows
+
+
 def print_table(results: dict[str, list[Row]]) -> None:
     names = list(results)
     print(f"{'figure':<48} {names[0]:>10} {names[1]:>10} {'ratio':>7}  unit")
@@ -449,6 +477,12 @@ def main() -> int:
                 base_url, pid = stack.enter_context(server(gguf, args.threads, args.slots, args.ctx))
                 sessions[name] = Session.open(base_url, pid)
         results = run_interleaved(sessions, workload_steps(args.runs, args.workloads))
+    if args.workloads == "all" and args.only != "llama.cpp":
+        print("fncall only: jump-forward, and the prefix disk cache across a restart ...", flush=True)
+        extra = fncall_only(gguf, args)
+        results["fncall"] += extra
+        if "llama.cpp" in results:
+            results["llama.cpp"] += [(label, None, unit) for label, _, unit in extra]
     if len(results) == 2:
         print_table(results)
     report = {

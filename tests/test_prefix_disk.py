@@ -130,6 +130,9 @@ class FakeState:
         self.slots[seq_id] = bytes(data)
         return True
 
+    def clear_all(self) -> None:
+        self.slots.clear()
+
     def truncate(self, seq_id: int, n: int) -> bool:
         if n == 0:
             self.slots.pop(seq_id, None)

@@ -98,6 +98,29 @@ def test_a_slot_holding_the_prefix_is_used_before_a_parked_copy() -> None:
     assert again.slot == a.slot and again.n_reused == 3 and host.stats().hits == 0
 
 
+def test_an_admission_with_nothing_running_moves_the_reused_cells_to_the_start() -> None:
+    """The cache is emptied and the reused cells put back (see HostPrefixes.compact); with a sequence
+    running, nothing is moved."""
+    state = FakeState()
+    host = HostPrefixes(state, max_bytes=1000)
+    s = Scheduler(n_slots=2, token_budget=64, max_waiting=8, memory=RecordingMemory(), parking=host)
+    a = seq(1, 2, 3, 4)
+    s.add(a)
+    run_to_end(s, a)
+    state.slots = {a.slot: b"kv of a", 1 - a.slot: b"stray"}
+    cleared: list[bool] = []
+    clear_all = state.clear_all
+    state.clear_all = lambda: (cleared.append(True), clear_all())  # type: ignore[method-assign]
+    again = seq(1, 2, 3, 9)
+    s.add(again)
+    s.schedule()
+    assert cleared == [True] and state.slots == {a.slot: b"kv of a"}
+    other = seq(7, 7)
+    s.add(other)
+    s.schedule()  # `again` is running: no move
+    assert cleared == [True]
+
+
 def test_the_bound_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         HostPrefixes(FakeState(), max_bytes=0)

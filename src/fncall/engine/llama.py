@@ -251,6 +251,10 @@ class LlamaContext:
     def clear_sequence(self, seq_id: int) -> None:
         llama_cpp.llama_memory_seq_rm(self._mem, seq_id, -1, -1)
 
+    def clear_all(self) -> None:
+        """Empties every sequence's cells and puts the cache's next free cell back at 0."""
+        llama_cpp.llama_memory_clear(self._mem, True)
+
     def truncate(self, seq_id: int, n: int) -> bool:
         """Drops positions n.. of a sequence; False when the cache type cannot remove a suffix."""
         return bool(llama_cpp.llama_memory_seq_rm(self._mem, seq_id, n, -1))

@@ -24,11 +24,19 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from fncall.engine.prefix_disk import StateIO
+
+
+class CacheIO(StateIO, Protocol):
+    """StateIO, and emptying the whole cache (implemented by engine.llama.LlamaContext)."""
+
+    def clear_all(self) -> None: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +62,7 @@ class _Parked:
 class HostPrefixes:
     """The parked prefixes of one engine; used on the engine thread only (under the engine's lock)."""
 
-    def __init__(self, state: StateIO, max_bytes: int) -> None:
+    def __init__(self, state: CacheIO, max_bytes: int) -> None:
         if max_bytes < 1:
             raise ValueError("max_bytes must be at least 1")
         self.max_bytes = max_bytes
@@ -115,6 +123,24 @@ class HostPrefixes:
         self._entries.move_to_end(key)
         self._hits += 1
         return True
+
+    def compact(self, slot: int, n: int) -> None:
+        """With no other sequence in the cache: empties the whole cache (llama_memory_clear) and puts the
+        slot's n cells back, so that they sit at cells 0..n-1 and everything decoded next follows them
+        in position order. Without it, the holes parking leaves are filled by the next tokens (llama.cpp
+        reuses free cells from the start once the cache is mostly empty), and the order in which
+        attention sums a sequence's cells then depends on the requests before it: greedy output moved
+        between two runs of one request (a tiny-model tool call lost `"unit": "celsius"` after a
+        different history). Costs a copy of the n cells each way."""
+        if n == 0:
+            self._state.clear_all()
+            return
+        start = time.perf_counter()
+        state = self._state.seq_state(slot)
+        self._state.clear_all()
+        if not self._state.load_seq_state(slot, memoryview(state)):  # an empty cache has room: unexpected
+            raise RuntimeError(f"llama.cpp refused to reload {n} cells into an empty cache")
+        self._load_s += time.perf_counter() - start
 
     def prefixes(self) -> list[tuple[int, ...]]:
         return list(self._entries)

@@ -65,6 +65,9 @@ class Parking(Protocol):
     def load(self, key: tuple[int, ...], slot: int, n: int) -> bool:
         """Copies a parked prefix into slot, cut to n positions; False (slot emptied) if refused."""
 
+    def compact(self, slot: int, n: int) -> None:
+        """With the slot's n cells the only ones in the cache: moves them to its start."""
+
 
 class PrefixStore(Protocol):
     """Prefixes kept outside the slots (engine.prefix_disk.DiskPrefixCache: on disk, across restarts)."""
@@ -205,6 +208,8 @@ class Scheduler:
                 if self.cached[idle]:
                     self.parking.park(idle, self.cached[idle])
                     self.cached[idle].clear()
+            if not self.running:  # the slot's reused cells are all the cache holds
+                self.parking.compact(slot, n)
 
     def _unpark(self, parking: Parking, slot: int, prompt: tuple[int, ...], n: int) -> int:
         """Copies back a parked prefix of prompt longer than the n tokens the slot holds."""
