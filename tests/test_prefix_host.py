@@ -99,26 +99,30 @@ def test_a_slot_holding_the_prefix_is_used_before_a_parked_copy() -> None:
 
 
 def test_an_admission_with_nothing_running_moves_the_reused_cells_to_the_start() -> None:
-    """The cache is emptied and the reused cells put back (see HostPrefixes.compact); with a sequence
-    running, nothing is moved."""
+    """When parking has just left holes and nothing else runs, the cache is emptied and the reused cells
+    put back (see HostPrefixes.compact); with nothing parked, or a sequence running, nothing moves."""
     state = FakeState()
     host = HostPrefixes(state, max_bytes=1000)
     s = Scheduler(n_slots=2, token_budget=64, max_waiting=8, memory=RecordingMemory(), parking=host)
-    a = seq(1, 2, 3, 4)
-    s.add(a)
-    run_to_end(s, a)
-    state.slots = {a.slot: b"kv of a", 1 - a.slot: b"stray"}
     cleared: list[bool] = []
     clear_all = state.clear_all
     state.clear_all = lambda: (cleared.append(True), clear_all())  # type: ignore[method-assign]
+    a, b = seq(1, 2, 3, 4), seq(5, 6, 7)
+    s.add(a)
+    s.add(b)
+    run_to_end(s, a)
+    run_to_end(s, b)  # placed while `a` ran: nothing moved
+    assert cleared == [True]  # `a`'s admission: an empty cache is reset (n = 0)
+    state.slots = {a.slot: b"kv of a", b.slot: b"kv of b"}
     again = seq(1, 2, 3, 9)
     s.add(again)
-    s.schedule()
-    assert cleared == [True] and state.slots == {a.slot: b"kv of a"}
-    other = seq(7, 7)
-    s.add(other)
-    s.schedule()  # `again` is running: no move
-    assert cleared == [True]
+    s.schedule()  # parks `b`'s slot, then moves `a`'s reused cells
+    assert again.slot == a.slot and cleared == [True, True] and state.slots == {a.slot: b"kv of a"}
+    s.retire(again, "stop")
+    once_more = seq(1, 2, 3, 8)
+    s.add(once_more)
+    s.schedule()  # nothing parked, the prefix reused in place: no copy
+    assert once_more.n_reused == 3 and cleared == [True, True]
 
 
 def test_the_bound_must_be_positive() -> None:
