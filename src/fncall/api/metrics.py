@@ -71,29 +71,36 @@ class EngineCollector(Collector):
             yield from _host_metrics(s.host)
 
 
+Described = tuple[tuple[str, str, float], ...]  # (name after the prefix, help text, value)
+
+
+def _families(prefix: str, counters: Described, gauges: Described) -> Iterator[Metric]:
+    for name, text, count in counters:
+        yield CounterMetricFamily(prefix + name, text, value=count)
+    for name, text, value in gauges:
+        yield GaugeMetricFamily(prefix + name, text, value=value)
+
+
 def _host_metrics(h: HostCacheStats) -> Iterator[Metric]:
     """Idle slots' prefixes parked in host memory (--prefix-cache-ram-mb), when that is on."""
-    p = "fncall_prefix_ram_"
-    for name, text, count in (
+    counters = (
         ("parks", "Idle slots' prefixes copied to host memory (and cleared from the KV cache).", h.parks),
         ("hits", "Parked prefixes copied back into a slot.", h.hits),
         ("evictions", "Parked prefixes dropped by the size bound.", h.evictions),
         ("park_seconds", "Engine-thread time spent copying prefixes out.", h.park_seconds),
         ("load_seconds", "Engine-thread time spent copying prefixes back.", h.load_seconds),
-    ):
-        yield CounterMetricFamily(p + name, text, value=count)
-    for name, text, value in (
+    )
+    gauges = (
         ("entries", "Prefixes parked in host memory.", h.entries),
         ("tokens", "Tokens of the prefixes parked in host memory.", h.tokens),
         ("bytes", "Bytes of the prefixes parked in host memory.", h.bytes),
-    ):
-        yield GaugeMetricFamily(p + name, text, value=value)
+    )
+    return _families("fncall_prefix_ram_", counters, gauges)
 
 
 def _disk_metrics(d: DiskCacheStats) -> Iterator[Metric]:
     """The prefix disk cache (--prefix-cache-disk-mb), when it is on."""
-    p = "fncall_prefix_disk_"
-    for name, text, count in (
+    counters = (
         ("hits", "Prompt prefixes loaded from the disk cache.", d.hits),
         ("misses", "Long prompts neither the slots nor the disk cache covered.", d.misses),
         ("saves", "Prompt prefixes saved to the disk cache.", d.saves),
@@ -103,12 +110,12 @@ def _disk_metrics(d: DiskCacheStats) -> Iterator[Metric]:
         ("written_bytes", "Bytes saved to the disk cache.", d.bytes_written),
         ("load_seconds", "Engine-thread time spent loading prefixes from disk.", d.load_seconds),
         ("save_seconds", "Engine-thread time spent copying prefixes out for saving.", d.save_seconds),
-    ):
-        yield CounterMetricFamily(p + name, text, value=count)
-    yield GaugeMetricFamily(
-        p + "entries", "Prefixes in the disk cache directory (every model).", value=d.entries
     )
-    yield GaugeMetricFamily(p + "bytes", "Bytes of the disk cache directory's entries.", value=d.bytes)
+    gauges = (
+        ("entries", "Prefixes in the disk cache directory (every model).", d.entries),
+        ("bytes", "Bytes of the disk cache directory's entries.", d.bytes),
+    )
+    return _families("fncall_prefix_disk_", counters, gauges)
 
 
 class Metrics:
