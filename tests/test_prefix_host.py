@@ -125,6 +125,24 @@ def test_an_admission_with_nothing_running_moves_the_reused_cells_to_the_start()
     assert once_more.n_reused == 3 and cleared == [True, True]
 
 
+def test_cells_lost_in_the_move_are_prefilled_again() -> None:
+    state = FakeState()
+    host = HostPrefixes(state, max_bytes=1000)
+    s = Scheduler(n_slots=2, token_budget=64, max_waiting=8, memory=RecordingMemory(), parking=host)
+    a, b = seq(1, 2, 3, 4), seq(5, 6, 7)
+    s.add(a)
+    s.add(b)
+    run_to_end(s, a)
+    run_to_end(s, b)
+    state.slots = {a.slot: b"kv of a", b.slot: b"kv of b"}
+    state.refuse = True  # llama.cpp refuses the cells back
+    again = seq(1, 2, 3, 9)
+    s.add(again)
+    (work,) = s.schedule()
+    assert again.n_reused == again.n_cached == 0 and s.cached[again.slot] == []
+    assert work.start_pos == 0 and work.tokens == (1, 2, 3, 9)
+
+
 def test_the_bound_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         HostPrefixes(FakeState(), max_bytes=0)

@@ -124,23 +124,26 @@ class HostPrefixes:
         self._hits += 1
         return True
 
-    def compact(self, slot: int, n: int) -> None:
+    def compact(self, slot: int, n: int) -> bool:
         """With no other sequence in the cache: empties the whole cache (llama_memory_clear) and puts the
         slot's n cells back, so that they sit at cells 0..n-1 and everything decoded next follows them
         in position order. Without it, the holes parking leaves are filled by the next tokens (llama.cpp
         reuses free cells from the start once the cache is mostly empty), and the order in which
         attention sums a sequence's cells then depends on the requests before it: greedy output moved
         between two runs of one request (a tiny-model tool call lost `"unit": "celsius"` after a
-        different history). Costs a copy of the n cells each way."""
+        different history). Costs a copy of the n cells each way. False (the slot left empty) if
+        llama.cpp refuses them back, which an empty cache should never do."""
         if n == 0:
             self._state.clear_all()
-            return
+            return True
         start = time.perf_counter()
         state = self._state.seq_state(slot)
         self._state.clear_all()
-        if not self._state.load_seq_state(slot, memoryview(state)):  # an empty cache has room: unexpected
-            raise RuntimeError(f"llama.cpp refused to reload {n} cells into an empty cache")
+        ok = self._state.load_seq_state(slot, memoryview(state))
         self._load_s += time.perf_counter() - start
+        if not ok:
+            log.warning("llama.cpp refused %d cells back into an empty cache; they are prefilled again", n)
+        return ok
 
     def prefixes(self) -> list[tuple[int, ...]]:
         return list(self._entries)

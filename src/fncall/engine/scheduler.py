@@ -65,8 +65,9 @@ class Parking(Protocol):
     def load(self, key: tuple[int, ...], slot: int, n: int) -> bool:
         """Copies a parked prefix into slot, cut to n positions; False (slot emptied) if refused."""
 
-    def compact(self, slot: int, n: int) -> None:
-        """With the slot's n cells the only ones in the cache: moves them to its start."""
+    def compact(self, slot: int, n: int) -> bool:
+        """With the slot's n cells the only ones in the cache: moves them to its start; False if they
+        were lost (the slot is then empty)."""
 
 
 class PrefixStore(Protocol):
@@ -213,8 +214,9 @@ class Scheduler:
             # The slot's reused cells are all the cache holds: if parking just left holes among them, or
             # nothing is reused (free), move them to the start. Not otherwise: one sequence alone stays
             # in position order, and the copy would cost a reused 1k-token prefix 0.1 s of first token.
-            if not self.running and (holes or n == 0):
-                self.parking.compact(slot, n)
+            if not self.running and (holes or n == 0) and not self.parking.compact(slot, n):
+                self.cached[slot].clear()
+                seq.n_cached = seq.n_reused = 0
 
     def _unpark(self, parking: Parking, slot: int, prompt: tuple[int, ...], n: int) -> int:
         """Copies back a parked prefix of prompt longer than the n tokens the slot holds."""
