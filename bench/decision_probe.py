@@ -202,7 +202,7 @@ def call_share(point: Point, classes: tuple[str, ...]) -> float:
 
 GRID = {
     "first": (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6),
-    "more": (0.002, 0.005, 0.0075, 0.01, 0.0125, 0.015, 0.02, 0.03, 0.05),
+    "more": (0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.0125, 0.015, 0.02, 0.03, 0.05),
     "after": (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5),
 }
 
@@ -221,6 +221,40 @@ def sweep(points: list[Point], classes: tuple[str, ...]) -> None:
             missed = sum(not c and p.want == "call" for c, p in zip(choose, mine, strict=True))
             extra = sum(c and p.want == "text" for c, p in zip(choose, mine, strict=True))
             print(f"| {threshold:g} | {len(mine) - missed - extra} | {missed} | {extra} |")
+
+
+def sweep_turns(points: list[Point]) -> None:
+    """The `more` rule over whole answers: each several-call case's points after calls 1..n (teacher-forced
+    on the expected calls) replayed under a rule. The model goes on by itself where P(not ending) ≥ 0.5;
+    below, the rule keeps the turn open when P(not ending) ≥ the threshold, after the first call only or
+    after every call. An answer is right when it ends exactly after call n."""
+    turns: dict[str, dict[int, float]] = {}
+    for point in points:
+        case, _, k = point.case.rpartition("#")
+        if point.point == "more" and k.isdigit():
+            turns.setdefault(case, {})[int(k)] = point.mass["call"]
+
+    def replay(threshold: float, every: bool) -> tuple[int, int, int]:
+        right = short = long = 0
+        for after in turns.values():
+            n = max(after)
+            end = next(
+                (
+                    k
+                    for k in range(1, n + 1)
+                    if after[k] < 0.5 and not ((every or k == 1) and after[k] >= threshold)
+                ),
+                n + 1,
+            )
+            right, short, long = right + (end == n), short + (end < n), long + (end > n)
+        return right, short, long
+
+    print(f"\nmore, whole answers: {len(turns)} cases (right / ended early / went on past the last call)")
+    print("| threshold | after the first call only | after every call |")
+    print("|---|---|---|")
+    for threshold in GRID["more"]:
+        first, every = replay(threshold, False), replay(threshold, True)
+        print(f"| {threshold:g} | {' / '.join(map(str, first))} | {' / '.join(map(str, every))} |")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -270,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.sweep:
         sweep(points, classes)
+        sweep_turns(points)
     return 0
 
 

@@ -106,19 +106,28 @@ class FakeCallGrammar:
         pass
 
 
-def test_the_turn_is_kept_open_after_the_first_call_only() -> None:
+def test_the_turn_is_kept_open_after_each_call_until_one_repeats() -> None:
     lazy = LazyGrammar(0, None, [], lambda t: PIECES[t], None, len(PIECES), decision(None, more=0.02))
     lazy.active = FakeCallGrammar()  # type: ignore[assignment]
     may_end = np.array([0, 0, 0, 0, 0, 1, 0, 1, 0], dtype=bool)
     leaning_on = logits_for(0.001, 0.001, 0.001, 0.001, 0.001, 0.04, 0.001, 0.953, 0.001)
+    lazy.accept(2)
     lazy.accept(3)  # inside the call: no decision
     assert lazy.steer(leaning_on, may_end) is None
-    lazy.accept(8)  # '"}' closes the first call: the end is barred
+    lazy.accept(8)  # '"}' closes the first call ('{To"}'): the end is barred
     kept = lazy.steer(leaning_on, may_end)
     assert kept is not None and not kept[7]
     lazy.accept(5)
     assert lazy.steer(leaning_on, may_end) is None  # not after a call's closing token
-    lazy.accept(8)  # the second call closes: the model decides alone
+    for token in (2, 4, 8):  # a second, different call ('{Please"}'): kept open again
+        lazy.accept(token)
+    kept = lazy.steer(leaning_on, may_end)
+    assert kept is not None and not kept[7]
+    for token in (5, 2, 5, 3, 8):  # the first call again (whitespace aside): the model decides alone
+        lazy.accept(token)
+    assert lazy.steer(leaning_on, may_end) is None
+    for token in (5, 2, 3, 3, 8):  # and from then on, even for a new call
+        lazy.accept(token)
     assert lazy.steer(leaning_on, may_end) is None
 
 

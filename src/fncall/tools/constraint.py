@@ -88,8 +88,8 @@ class LazyGrammar:
     them (a fenced call becomes the format's call opening; see grammar.PrefixTrigger).
 
     With a `decision` (tools/decision.py), the opening token (while the output is still blank) is chosen
-    by class, the format's call token or text without call-shaped openers; and right after a complete
-    call the turn may be kept open for the next call.
+    by class, the format's call token or text without call-shaped openers; and right after each complete
+    call the turn may be kept open for the next one.
     """
 
     open_token: int | None
@@ -102,7 +102,9 @@ class LazyGrammar:
     active: GrammarConstraint | None = None
     opening: bool = True  # nothing but whitespace written yet
     after_body: bool = False  # the last token closed a call's object (the turn may end here)
-    calls_closed: int = 0  # calls after which the turn could have ended
+    call_text: bytes = b""  # what the call grammar wrote since the last call closed
+    calls: set[bytes] = field(default_factory=set)  # the calls closed so far, normalised (`_same_call`)
+    repeated: bool = False  # a call repeated an earlier one of this answer: no more keeping open
     tokens: list[int] = field(default_factory=list)
     text: bytes = b""
     replacement: list[int] | None = None
@@ -115,6 +117,7 @@ class LazyGrammar:
     def accept(self, token: int) -> None:
         if self.active:
             self.active.accept(token)
+            self.call_text += self.piece(token)
             self.after_body = self.piece(token).rstrip().endswith(b"}")
             return
         self.tokens.append(token)
@@ -155,13 +158,26 @@ class LazyGrammar:
             return None
         if self.active is None:
             return self.decision.opening(logits) if self.opening else None
-        # Only after the first call: when the turn was kept open after every call whose P(not ending)
-        # reached the threshold, some dev tasks ran on to 16 calls of the same tool (bench/agent_tasks.py).
         if self.after_body and allowed is not None and allowed[self.decision.end].any():
-            self.calls_closed += 1  # a call just ended: the turn may end here
-            if self.calls_closed == 1:
+            # A call just closed: the turn may end here. Kept open after every call, not only the first:
+            # several-item requests lost their third or fourth call to the model's own end (README, "Call
+            # decisions"). Until a call repeats one of this answer: that is a model with nothing left to
+            # call, and keeping it open ran some dev tasks on to 16 calls of one tool.
+            call = _same_call(self.call_text)
+            self.call_text, self.repeated = b"", self.repeated or call in self.calls
+            self.calls.add(call)
+            if not self.repeated:
                 return self.decision.after_call(logits, allowed)
         return None
+
+
+def _same_call(text: bytes) -> bytes:
+    """A call's text from its object on, without whitespace: equal for two calls with the same name and
+    arguments in every JSON-bodied format (the separators before the object differ between a first and a
+    later call). Formats that write the name before the object compare arguments only: a repeat found
+    there wrongly ends the keeping open, never a call."""
+    start = text.find(b"{")
+    return b"".join(text[max(start, 0) :].split())
 
 
 @dataclass(slots=True)
