@@ -6,7 +6,9 @@ and decodes it once with llama.cpp in-process, then reads the distribution over 
 answer, grouped into classes of openers (the model's call token, a Markdown fence, `{`, `{{`, `[`, `<`,
 anything else). Teacher-forced continuations give the other decision points:
 - `more`: after the first expected call written in the model's own syntax (`<tool_call>\\n{…}`), the
-  probability of going on to another call (a next object, or `\\n</tool_call>\\n<tool_call>`) vs ending;
+  probability of going on to another call (a next object, or `\\n</tool_call>\\n<tool_call>`) vs ending
+  (read at the closing brace, where the rule decided until 2026-12-07; it now decides after the newline
+  that follows, on the model's own calls: bench/after_call_probe.py);
 - `after`: after the first expected call and its mock result, the first token of the next answer
   (a further call is right in chains and find-then-act tasks, text in the others).
 

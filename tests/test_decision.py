@@ -140,3 +140,45 @@ def test_a_closing_brace_inside_the_arguments_is_not_the_end_of_a_call() -> None
     lazy.accept(8)  # the call itself closes: the first one, so the turn stays open
     kept = lazy.steer(leaning_on, np.array([0, 0, 0, 0, 0, 1, 0, 1, 0], dtype=bool))
     assert kept is not None and not kept[7]
+
+
+BLANK = np.array([0, 0, 0, 0, 0, 1, 0, 0, 0], dtype=bool)  # "\n"
+
+
+def test_the_keep_open_decision_is_made_after_the_newline_that_follows_a_call() -> None:
+    gap_decision = CallDecision(None, 0.3, CALL, TEXT_CLASS, FORCE, TEXT, END, BLANK)
+    lazy = LazyGrammar(0, None, [], lambda t: PIECES[t], None, len(PIECES), gap_decision)
+    lazy.active = FakeCallGrammar()  # type: ignore[assignment]
+    may_end = np.array([1, 1, 1, 0, 0, 1, 0, 1, 0], dtype=bool)  # a next call, a newline, or the end
+    certain_end = logits_for(0.0001, 0.0001, 0.0001, 0.0001, 0.0001, 0.0005, 0.0001, 0.999, 0.0001)
+    wants_more = logits_for(0.05, 0.4, 0.1, 0.001, 0.001, 0.1, 0.001, 0.346, 0.001)  # P(not end) 0.654
+    done = logits_for(0.01, 0.1, 0.01, 0.001, 0.001, 0.05, 0.001, 0.826, 0.001)  # P(not end) 0.174
+    lazy.accept(2)
+    lazy.accept(8)  # '{"}' closes a call: whatever the model says here, only the newline may follow
+    gap = lazy.steer(certain_end, may_end)
+    assert gap is not None and gap.tolist() == BLANK.tolist()
+    lazy.accept(5)  # after the newline the model's own split decides
+    kept = lazy.steer(wants_more, may_end)
+    assert kept is not None and not kept[7] and kept[0]
+    assert lazy.steer(wants_more, may_end) is None  # one decision per call
+    for token in (2, 3, 8):  # a second, different call
+        lazy.accept(token)
+    assert lazy.steer(certain_end, may_end) is not None  # the newline again
+    lazy.accept(5)
+    assert lazy.steer(done, may_end) is None  # the model leans to ending: it decides alone
+
+
+def test_a_token_that_closes_the_call_and_the_line_decides_at_once() -> None:
+    pieces = [*PIECES, b'"}\n']  # 9: the object's last token with its newline
+    blank = np.append(BLANK, False)
+    end = np.append(END, False)
+    grow = lambda m: np.append(m, False)  # noqa: E731
+    gap_decision = CallDecision(None, 0.3, grow(CALL), grow(TEXT_CLASS), grow(FORCE), grow(TEXT), end, blank)
+    lazy = LazyGrammar(0, None, [], lambda t: pieces[t], None, len(pieces), gap_decision)
+    lazy.active = FakeCallGrammar()  # type: ignore[assignment]
+    may_end = np.array([1, 1, 1, 0, 0, 1, 0, 1, 0, 0], dtype=bool)
+    wants_more = np.log(np.array([0.05, 0.4, 0.1, 0.001, 0.001, 0.1, 0.001, 0.345, 0.001, 0.001], np.float32))
+    lazy.accept(2)
+    lazy.accept(9)
+    kept = lazy.steer(wants_more, may_end)
+    assert kept is not None and not kept[7] and kept[0]

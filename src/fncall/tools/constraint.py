@@ -7,6 +7,7 @@ The only module that imports llguidance. User grammar errors (a pathological sch
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import threading
 import time
@@ -21,13 +22,14 @@ import numpy.typing as npt
 
 from fncall.engine.llama import LlamaModel
 from fncall.engine.sequence import Constraint
-from fncall.tools.decision import CALL_OPENERS, NEITHER, CallDecision
+from fncall.tools.decision import CALL_OPENERS, NEITHER, CallDecision, softmax
 from fncall.tools.grammar import GrammarPlan
 
 # Bounds so that a hostile schema costs a 400, not a stalled engine.
 LIMITS = llguidance.LLParserLimits(
     max_grammar_size=500_000, initial_lexer_fuel=1_000_000, max_lexer_states=100_000
 )
+log = logging.getLogger(__name__)
 CACHE_SIZE = 64
 PREFIX_WINDOW = 160  # characters of output within which a prefix trigger must fire (a fence head + name)
 
@@ -88,8 +90,9 @@ class LazyGrammar:
     them (a fenced call becomes the format's call opening; see grammar.PrefixTrigger).
 
     With a `decision` (tools/decision.py), the opening token (while the output is still blank) is chosen
-    by class, the format's call token or text without call-shaped openers; and right after each complete
-    call the turn may be kept open for the next one.
+    by class, the format's call token or text without call-shaped openers; and after each complete call
+    the turn may be kept open for the next one: decided after the whitespace that follows the call's
+    object, not at its closing brace (see `steer`).
     """
 
     open_token: int | None
@@ -102,6 +105,8 @@ class LazyGrammar:
     active: GrammarConstraint | None = None
     opening: bool = True  # nothing but whitespace written yet
     after_body: bool = False  # the last token closed a call's object (the turn may end here)
+    gap: bool = False  # the last token was whitespace after a call's object (or ended one with it)
+    pending: bool = False  # the keep-open decision of the call just closed waits for the gap
     call_text: bytes = b""  # what the call grammar wrote since the last call closed
     calls: set[bytes] = field(default_factory=set)  # the calls closed so far, normalised (`_same_call`)
     repeated: bool = False  # a call repeated an earlier one of this answer: no more keeping open
@@ -117,8 +122,12 @@ class LazyGrammar:
     def accept(self, token: int) -> None:
         if self.active:
             self.active.accept(token)
-            self.call_text += self.piece(token)
-            self.after_body = self.piece(token).rstrip().endswith(b"}")
+            piece = self.piece(token)
+            self.call_text += piece
+            closes = piece.rstrip().endswith(b"}")
+            self.gap = (self.after_body and not piece.strip()) or (closes and piece[-1:].isspace())
+            self.pending = self.pending and self.gap
+            self.after_body = closes
             return
         self.tokens.append(token)
         self.opening = self.opening and not self.piece(token).strip()
@@ -158,7 +167,9 @@ class LazyGrammar:
             return None
         if self.active is None:
             return self.decision.opening(logits) if self.opening else None
-        if self.after_body and allowed is not None and allowed[self.decision.end].any():
+        if allowed is None or not allowed[self.decision.end].any():
+            return None
+        if self.after_body:
             # A call just closed: the turn may end here. Kept open after every call, not only the first:
             # several-item requests lost their third or fourth call to the model's own end (README, "Call
             # decisions"). Until a call repeats one of this answer: that is a model with nothing left to
@@ -166,9 +177,33 @@ class LazyGrammar:
             call = _same_call(self.call_text)
             self.call_text, self.repeated = b"", self.repeated or call in self.calls
             self.calls.add(call)
-            if not self.repeated:
-                return self.decision.after_call(logits, allowed)
+            if self.repeated:
+                return None
+            blank = self.decision.blank
+            if not self.gap and blank is not None and (allowed & blank).any():
+                # Not at the closing brace itself: there Qwen2.5-Coder puts 0.995-0.999 on ending, the
+                # same whether a next call is wanted or not (it skips its own `</tool_call>`). After the
+                # newline it spreads over ending and a next call (a fence, `{"`, the call token), and
+                # that split is what the decision reads (README, "Call decisions").
+                self.pending = True
+                return allowed & blank
+            return self._after_call(logits, allowed)
+        if self.pending:
+            self.pending = False
+            return self._after_call(logits, allowed)
         return None
+
+    def _after_call(
+        self, logits: npt.NDArray[np.float32], allowed: npt.NDArray[np.bool_]
+    ) -> npt.NDArray[np.bool_] | None:
+        assert self.decision is not None
+        kept = self.decision.after_call(logits, allowed)
+        if log.isEnabledFor(logging.DEBUG):
+            end = float(softmax(logits)[self.decision.end].sum())
+            log.debug(
+                "after call %d: P(not ending) %.4f, kept open: %s", len(self.calls), 1 - end, kept is not None
+            )
+        return kept
 
 
 def _same_call(text: bytes) -> bytes:
@@ -243,6 +278,7 @@ class GrammarCompiler:
         self._first_mask("{<")
         self._starts_mask(CALL_OPENERS)
         self._starts_mask(NEITHER)
+        self._blank_mask()
 
     def factory(self, plan: GrammarPlan, open_token: int | None) -> Callable[[], Constraint]:
         """Compiles (or reuses) the plan's grammars; each call of the result serves one sequence.
@@ -276,7 +312,7 @@ class GrammarCompiler:
         # Below the threshold an answer to a user opens as sampled (forcing text there barred fences that
         # were right, see tools/decision.py); after tool results text is deferred to the answer's plan.
         text = end if plan.defer_text else None
-        return CallDecision(plan.threshold, plan.more, call, text_class, force, text, end)
+        return CallDecision(plan.threshold, plan.more, call, text_class, force, text, end, self._blank_mask())
 
     def ban(self, tokens: Collection[int]) -> Callable[[], Constraint]:
         mask = np.ones(self._model.n_vocab, dtype=bool)
@@ -298,6 +334,14 @@ class GrammarCompiler:
                 pieces = (self._model.piece(t).lstrip() for t in range(self._model.n_vocab))
                 self._starts[prefixes] = np.fromiter((p.startswith(encoded) for p in pieces), dtype=bool)
             return self._starts[prefixes]
+
+    def _blank_mask(self) -> npt.NDArray[np.bool_]:
+        """Mask of the tokens that are whitespace only (`\n`, `  \n`, …); once per model."""
+        with self._lock:
+            if ("",) not in self._starts:
+                pieces = (self._model.piece(t) for t in range(self._model.n_vocab))
+                self._starts[("",)] = np.fromiter((bool(p) and p.isspace() for p in pieces), dtype=bool)
+            return self._starts[("",)]
 
     def _compiled(self, grammar: str) -> llguidance.LLMatcher:
         key = hashlib.sha256(grammar.encode()).hexdigest()
