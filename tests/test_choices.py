@@ -168,3 +168,29 @@ def test_reasoning_tokens_have_none() -> None:
 def test_logprobs_do_not_reach_the_message() -> None:
     message = merge(fed(ChoiceBuilder(None, FALLBACK.syntax), ["x"]))
     assert "logprobs" not in message
+
+
+def test_a_later_call_that_repeats_one_of_the_answer_cuts_the_turn_before_it() -> None:
+    grounds = Conversation(["Weather in Paris and in Rome?"])
+    builder = ChoiceBuilder(TOOLS, FALLBACK.syntax, grounds=grounds)
+    paris_again = '<tool_call>\n{"name": "get_weather", "arguments": {"city":"Paris"}}\n</tool_call>'
+    text = "\n".join([_call("Paris"), _call("Rome"), paris_again, _call("Rome")])
+    calls = merge(run(builder, text))["tool_calls"]
+    assert [c["function"]["arguments"] for c in calls] == ['{"city": "Paris"}', '{"city": "Rome"}']
+    assert builder.cut and builder.n_calls == 2 and builder.finish_reason("stop") == "tool_calls"
+
+
+def test_calls_without_arguments_may_repeat() -> None:
+    roll = parse_tool_request([{"type": "function", "function": {"name": "roll_die"}}], None, None)
+    builder = ChoiceBuilder(roll, FALLBACK.syntax, grounds=Conversation(["Roll a die twice."]))
+    one = '<tool_call>\n{"name": "roll_die", "arguments": {}}\n</tool_call>'
+    assert len(merge(run(builder, f"{one}\n{one}"))["tool_calls"]) == 2 and not builder.cut
+
+
+def test_a_later_call_cut_short_by_max_tokens_is_dropped() -> None:
+    grounds = Conversation(["Weather in Paris and in Rome?"])
+    builder = ChoiceBuilder(TOOLS, FALLBACK.syntax, grounds=grounds)
+    text = _call("Paris") + "\n" + _call("Rome")[:-25]
+    calls = merge(run(builder, text))["tool_calls"]
+    assert [c["function"]["arguments"] for c in calls] == ['{"city": "Paris"}']
+    assert builder.n_calls == 1 and builder.finish_reason("length") == "length"

@@ -277,3 +277,73 @@ def test_a_made_up_call_after_results_gives_way_to_the_answer(client: openai.Ope
     chunks = list(client.chat.completions.create(**kwargs, stream=True))
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == answer
     assert not any(c.choices[0].delta.tool_calls for c in chunks if c.choices)
+
+
+RECTANGLE = [
+    {
+        "type": "function",
+        "function": {
+            "name": "integral",
+            "description": "Calculate the definite integral of a function over an interval [a, b].",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "function": {"description": "The function to integrate.", "type": "string"},
+                    "a": {"description": "The lower bound of the interval.", "type": "number"},
+                    "b": {"description": "The upper bound of the interval.", "type": "number"},
+                },
+                "required": ["function", "a", "b"],
+            },
+        },
+    },
+    {
+        "type": "function",
+        "function": {
+            "name": "get_rectangle_property",
+            "description": "Get specific property of the rectangle (like length, width) based on perimeter "
+            "and area. Note that the provided function is in Python 3 syntax.",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "perimeter": {"description": "Perimeter of the rectangle.", "type": "integer"},
+                    "area": {"description": "Area of the rectangle.", "type": "integer"},
+                    "property": {
+                        "description": "Specific property required. It can be length, width or diagonal.",
+                        "type": "string",
+                    },
+                    "tolerance": {
+                        "description": "Allowed error for calculations. (optional) Default 0.1 This is a "
+                        "float type value.",
+                        "type": "number",
+                    },
+                },
+                "required": ["perimeter", "area", "property"],
+            },
+        },
+    },
+]
+
+
+def test_a_second_call_is_not_lost_at_the_first_calls_closing_brace(client: openai.OpenAI) -> None:
+    """BFCL's dev case parallel_multiple_3. Right after the first call's object Qwen2.5-Coder puts 0.99+
+    on ending the turn (it skips its own `</tool_call>`), whether a next call is wanted or not, and this
+    answer used to end there with the length alone. The turn may not end at the brace
+    (tools/constraint.py): after the newline the model goes on to the width by itself. Streamed as not."""
+    question = "What are the length and the width of a rectangle which has a perimeter of 14 and area of 15."
+    kwargs: dict[str, Any] = {
+        "model": "default",
+        "messages": [{"role": "user", "content": question}],
+        "tools": RECTANGLE,
+        "temperature": 0,
+        "max_tokens": 200,
+    }
+    reply = client.chat.completions.create(**kwargs).choices[0]
+    assert reply.finish_reason == "tool_calls", reply.message.content
+    made = [json.loads(c.function.arguments) for c in reply.message.tool_calls or []]
+    asked = [(m["perimeter"], m["area"], m["property"]) for m in made]
+    assert asked == [(14, 15, "length"), (14, 15, "width")]
+    calls: dict[int, str] = {}
+    for chunk in client.chat.completions.create(**kwargs, stream=True):
+        for delta in chunk.choices[0].delta.tool_calls or []:
+            calls[delta.index] = calls.get(delta.index, "") + (delta.function.arguments or "")
+    assert [json.loads(calls[i]) for i in sorted(calls)] == made

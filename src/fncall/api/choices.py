@@ -34,6 +34,10 @@ class ChoiceBuilder:
     later call of the answer is held too until it is complete: a first call whose values are all made up
     sets `ungrounded` and yields nothing (the caller runs the plan's text answer instead); a later one
     sets `cut` and nothing of it or after it is yielded (the caller ends the turn with the calls before).
+    So does a later call that repeats one of the same answer with the same arguments: Qwen2.5-Coder,
+    once done, writes its calls over again in a loop (ten calls for two circles, until `max_tokens`
+    cut the last one in half). Calls without arguments are exempt (`roll_die()` twice is two rolls). A
+    later call still incomplete when the output ends (`max_tokens`) is dropped, as it was never shown.
 
     Token log probabilities (`feed`'s `logprobs`) go to content only, as OpenAI's do: a content delta
     carries, under "logprobs", those of the tokens whose text it shows; tokens whose text became a call,
@@ -57,6 +61,8 @@ class ChoiceBuilder:
         self._held: list[Delta] | None = [] if (answered or self._grounds) and self._parser else None
         self._later: list[Delta] | None = None  # a later call being held until it is complete
         self._later_arguments = ""
+        self._later_name = ""
+        self._made: set[tuple[str, str]] = set()  # the answer's calls so far (name, canonical arguments)
         self._pending: list[tuple[str, Sequence[TokenLogprob]]] = []  # fed text not yet shown as content
         self.n_calls = 0
         self.repeated = False
@@ -110,10 +116,11 @@ class ChoiceBuilder:
         calls = message.get("tool_calls", [])
         if calls and _complete(calls[0]["function"]["arguments"]):
             first = calls[0]["function"]
-            self.repeated = (first["name"], canonical_json(json.loads(first["arguments"]))) in self._answered
+            self.repeated = _key(first["name"], first["arguments"]) in self._answered
             grounds = self._grounds
             made_up = grounds is not None and grounds.ungrounded(first["arguments"])
             self.ungrounded = not self.repeated and made_up
+            self._made.add(_key(first["name"], first["arguments"]))
         elif not (final or (message["content"] or "").strip()):
             return []  # still undecided: keep holding
         held, self._held = self._held, None
@@ -132,20 +139,23 @@ class ChoiceBuilder:
             if parts and "id" in parts[0] and parts[0]["index"] >= 1:
                 out += self._later or []
                 self._later, self._later_arguments, index = [], "", parts[0]["index"]
+                self._later_name = parts[0]["function"]["name"]
             if self._later is None:
                 out.append(delta)
                 continue
             self._later.append(delta)
             self._later_arguments += "".join(p["function"]["arguments"] for p in parts)
             if parts and _complete(self._later_arguments):
-                if self._grounds.ungrounded(self._later_arguments):
+                key = _key(self._later_name, self._later_arguments)
+                repeat = key in self._made and key[1] != "{}"
+                if repeat or self._grounds.ungrounded(self._later_arguments):
                     self.cut, self.n_calls = True, index  # the calls before it
                 else:
                     out += self._later
+                    self._made.add(key)
                 self._later = None
         if final and self._later and not self.cut:
-            out += self._later
-            self._later = None
+            self.n_calls, self._later = index, None  # cut short by max_tokens: never shown, dropped
         return out
 
     def finish_reason(self, engine_reason: str) -> str:
@@ -201,6 +211,10 @@ def _complete(arguments: str) -> bool:
     except json.JSONDecodeError:
         return False
     return True
+
+
+def _key(name: str, arguments: str) -> tuple[str, str]:
+    return name, canonical_json(json.loads(arguments))
 
 
 def canonical_json(value: Any) -> str:
