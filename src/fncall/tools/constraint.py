@@ -258,6 +258,7 @@ class GrammarCompiler:
         self._tokenizer: llguidance.LLTokenizer | None = None
         self._cache: OrderedDict[str, llguidance.LLMatcher] = OrderedDict()
         self._starts: dict[tuple[str, ...], npt.NDArray[np.bool_]] = {}
+        self._blank: npt.NDArray[np.bool_] | None = None
         self._warm_thread: threading.Thread | None = None
 
     def start_warm_up(self) -> None:
@@ -338,10 +339,10 @@ class GrammarCompiler:
     def _blank_mask(self) -> npt.NDArray[np.bool_]:
         """Mask of the tokens that are whitespace only (`\n`, `  \n`, …); once per model."""
         with self._lock:
-            if ("",) not in self._starts:
+            if self._blank is None:
                 pieces = (self._model.piece(t) for t in range(self._model.n_vocab))
-                self._starts[("",)] = np.fromiter((bool(p) and p.isspace() for p in pieces), dtype=bool)
-            return self._starts[("",)]
+                self._blank = np.fromiter((bool(p) and p.isspace() for p in pieces), dtype=bool)
+            return self._blank
 
     def _compiled(self, grammar: str) -> llguidance.LLMatcher:
         key = hashlib.sha256(grammar.encode()).hexdigest()
